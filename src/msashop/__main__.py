@@ -1,0 +1,3 @@
+from msashop.cli import app
+
+app()

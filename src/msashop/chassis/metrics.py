@@ -1,0 +1,89 @@
+"""Prometheus metrics with the guide's names, and the middleware that records every request."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from msashop.chassis import context
+
+log = structlog.get_logger()
+
+# The guide's buckets for request latency.
+HTTP_BUCKETS = (0.1, 0.3, 0.5, 0.7, 1, 3, 5, 7, 10)
+
+http_request_duration_seconds = Histogram(
+    "http_request_duration_seconds",
+    "Duration of HTTP requests in seconds",
+    ["method", "route", "status_code"],
+    buckets=HTTP_BUCKETS,
+)
+http_requests_total = Counter(
+    "http_requests_total", "Total number of HTTP requests", ["method", "route", "status_code"]
+)
+errors_total = Counter("errors_total", "Errors by type and code", ["type", "code"])
+outbox_pending = Gauge("outbox_pending_events", "Events written to the outbox, not yet published")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (bounded cardinality), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+class RequestMiddleware:
+    """Request id in and out, per-request log context, metrics and one access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"").decode()[:128] or uuid.uuid4().hex
+        auth = headers.get(b"authorization", b"").decode() or None
+        rid_token = context.request_id.set(rid)
+        auth_token = context.authorization.set(auth)
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            labels = {"method": scope["method"], "route": route, "status_code": str(status)}
+            http_request_duration_seconds.labels(**labels).observe(elapsed)
+            http_requests_total.labels(**labels).inc()
+            if status >= 500:
+                errors_total.labels(type="http", code=str(status)).inc()
+            if route not in ("/health", "/ready", "/metrics"):
+                log.info("request", method=scope["method"], route=route, status=status,
+                         duration_ms=round(elapsed * 1000, 1))
+            structlog.contextvars.unbind_contextvars("request_id")
+            context.request_id.reset(rid_token)
+            context.authorization.reset(auth_token)
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+

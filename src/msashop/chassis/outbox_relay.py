@@ -1,0 +1,88 @@
+"""Publishes what transactions wrote to the outbox, in commit order, until the broker has it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+
+from msashop.chassis.bus.port import EventBus
+from msashop.chassis.db import Database
+from msashop.chassis.messaging_tables import outbox
+from msashop.contracts.envelope import Envelope
+
+log = structlog.get_logger()
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, bus: EventBus, *, batch: int = 100, idle_poll: float = 1.0) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.idle_poll = idle_poll
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                sent = await self.publish_pending()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: nothing is lost, try again
+                failures += 1
+                log.warning("outbox.publish_failed", error=str(exc), attempt=failures)
+                await asyncio.sleep(min(10.0, 0.2 * 2**failures))
+                continue
+            if sent < self.batch:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch in commit order; each row is marked once the broker acknowledged it."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    sa.select(outbox.c.seq, outbox.c.envelope)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch)
+                )
+            ).all()
+        published: list[int] = []
+        try:
+            for seq, raw in rows:
+                await self.bus.publish(Envelope.model_validate_json(raw))
+                published.append(seq)
+        finally:
+            if published:
+                await self._mark_published(published)
+        return len(rows)
+
+    async def _mark_published(self, seqs: list[int]) -> None:
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=datetime.now(UTC))
+            )
+
+    async def pending(self) -> int:
+        async with self.db.session() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        return int(count or 0)

@@ -1,0 +1,211 @@
+"""The app factory every service is built from: one `Service` wires settings, database, bus,
+outbox relay, token verification, health, readiness and metrics around the service's router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from msashop.chassis.auth import TokenVerifier
+from msashop.chassis.bus.nats import NatsJetStreamBus
+from msashop.chassis.bus.port import EventBus
+from msashop.chassis.db import Database
+from msashop.chassis.discovery import PortMapDiscovery
+from msashop.chassis.errors import install_error_handlers
+from msashop.chassis.logging import configure_logging
+from msashop.chassis.metrics import RequestMiddleware, metrics_endpoint, outbox_pending
+from msashop.chassis.outbox_relay import OutboxRelay
+from msashop.chassis.revocation import RevocationStore, revocation_store
+from msashop.chassis.service_client import ServiceClient
+from msashop.chassis.settings import ServiceSettings
+from msashop.chassis.unit_of_work import UnitOfWork
+from msashop.contracts.envelope import Envelope
+
+log = structlog.get_logger()
+
+MessageHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Path | None = None,
+        bus: EventBus | None = None,
+        store: RevocationStore | None = None,
+        uses_bus: bool = True,
+    ) -> None:
+        self.name = settings.service_name
+        self.settings = settings
+        configure_logging(self.name, settings.version, settings.log_level)
+        self.migrations = migrations
+        self.db: Database | None = Database(settings.database_url) if migrations else None
+        if bus is None and uses_bus and settings.bus_url:
+            bus = NatsJetStreamBus(settings.bus_url)
+        self.bus = bus
+        self.relay = OutboxRelay(self.db, bus) if (self.db and bus) else None
+        self.store = store or revocation_store(settings.store_url)
+        assert settings.ports_file is not None
+        self.discovery = PortMapDiscovery(settings.ports_file)
+        self.client = ServiceClient(
+            self.discovery, timeout=settings.call_timeout_seconds, caller=self.name
+        )
+        self.verifier = TokenVerifier(self._fetch_jwks, self.store)
+        self._handlers: list[tuple[str, MessageHandler]] = []
+        self._startup: list[Hook] = []
+        self._periodic: list[tuple[float, Hook]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.app = self._build_app()
+
+    # --- wiring, called from a service's main.py ----------------------------------------------
+    def include_router(self, router: APIRouter) -> None:
+        self.app.include_router(router)
+
+    def on_message(self, subject: str, handler: MessageHandler) -> None:
+        """Consume `subject` in this service's consumer group, effect once (inbox)."""
+        self._handlers.append((subject, handler))
+
+    def on_startup(self, hook: Hook) -> None:
+        self._startup.append(hook)
+
+    def every(self, seconds: float, hook: Hook) -> None:
+        self._periodic.append((seconds, hook))
+
+    def unit_of_work(self) -> UnitOfWork:
+        if self.db is None:
+            raise RuntimeError(f"{self.name} has no database")
+        return UnitOfWork(self.db, self.relay.wake if self.relay else None)
+
+    # --- runtime ------------------------------------------------------------------------------
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.get("user", "/.well-known/jwks.json")
+        return result
+
+    async def _consume(self, handler: MessageHandler, envelope: Envelope) -> None:
+        with structlog.contextvars.bound_contextvars(
+            event_id=envelope.id, subject=envelope.type, correlation_id=envelope.correlation_id
+        ):
+            async with self.unit_of_work() as uow:
+                if not await uow.claim(self.name, envelope):
+                    log.info("message.duplicate_skipped")
+                    return
+                await handler(envelope, uow)
+                await uow.commit()
+
+    async def _connect_bus(self) -> None:
+        assert self.bus is not None
+        for attempt in range(60):
+            try:
+                await self.bus.connect()
+                return
+            except Exception as exc:  # noqa: BLE001 - the broker may still be starting
+                log.warning("bus.connect_failed", attempt=attempt + 1, error=str(exc))
+                await asyncio.sleep(0.5)
+        await self.bus.connect()
+
+    async def start(self) -> None:
+        if self.db is not None and self.migrations is not None:
+            await self.db.migrate(self.migrations)
+        if self.bus is not None:
+            await self._connect_bus()
+            for subject, handler in self._handlers:
+                await self.bus.subscribe(
+                    subject, self.name, lambda env, h=handler: self._consume(h, env)
+                )
+        if self.relay is not None:
+            self.relay.start()
+            self.every(5.0, self._report_outbox)
+        for hook in self._startup:
+            await hook()
+        self._tasks = [asyncio.create_task(self._repeat(s, h)) for s, h in self._periodic]
+        log.info("service.started", port=self.settings.port)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                await self.bus.close()
+        await self.client.close()
+        with contextlib.suppress(Exception):
+            await self.store.close()
+        if self.db is not None:
+            await self.db.dispose()
+        log.info("service.stopped")
+
+    async def _repeat(self, seconds: float, hook: Hook) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await hook()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a periodic job must survive one bad run
+                log.exception("periodic.failed", job=getattr(hook, "__name__", "job"))
+
+    async def _report_outbox(self) -> None:
+        if self.relay is not None:
+            outbox_pending.set(await self.relay.pending())
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        probes: dict[str, Callable[[], Awaitable[None]]] = {}
+        if self.db is not None:
+            probes["database"] = self.db.ping
+        if self.bus is not None:
+            probes["broker"] = self.bus.ping
+        if self.settings.store_url:
+            probes["store"] = self.store.ping
+        for name, probe in probes.items():
+            try:
+                await asyncio.wait_for(probe(), timeout=2)
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+                checks[name] = f"down: {type(exc).__name__}"
+        return checks
+
+    def _build_app(self) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=f"msashop {self.name}", version=self.settings.version, lifespan=lifespan)
+        app.state.service = self
+        app.state.verifier = self.verifier
+        install_error_handlers(app)
+        app.add_middleware(RequestMiddleware)
+
+        @app.get("/health", include_in_schema=False)
+        async def health() -> JSONResponse:
+            return JSONResponse({"status": "ok", "service": self.name, "version": self.settings.version})
+
+        @app.get("/ready", include_in_schema=False)
+        async def ready() -> JSONResponse:
+            checks = await self.readiness()
+            ok = all(v == "ok" for v in checks.values())
+            return JSONResponse(
+                {"status": "ready" if ok else "not_ready", "service": self.name, "checks": checks},
+                status_code=200 if ok else 503,
+            )
+
+        app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
+        return app

@@ -1,0 +1,67 @@
+"""Per-service settings from the environment (`MSASHOP_<SERVICE>_<SETTING>`), checked for production."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A secret every development platform shares. Production must bring its own.
+DEVELOPMENT_SECRET = "msashop-development-secret-do-not-use-in-production"
+
+Environment = Literal["development", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. A service subclasses it to add its own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    env: Environment = "development"
+    version: str = "v1"
+    host: str = "127.0.0.1"
+    port: int = 0
+    data_dir: Path = Path(".msashop")
+    database_url: str = ""
+    bus_url: str = ""
+    store_url: str = ""
+    ports_file: Path | None = None
+    internal_secret: str = DEVELOPMENT_SECRET
+    log_level: str = "INFO"
+    call_timeout_seconds: float = 5.0
+
+    @classmethod
+    def load(cls, service_name: str, **overrides: Any) -> Self:
+        """Read `MSASHOP_<NAME>_*`; `MSASHOP_ENV` sets the environment for every service."""
+        prefix = f"MSASHOP_{service_name.upper()}_"
+        if "env" not in overrides and f"{prefix}ENV" not in os.environ and "MSASHOP_ENV" in os.environ:
+            overrides["env"] = os.environ["MSASHOP_ENV"]
+        return cls(_env_prefix=prefix, service_name=service_name, **overrides)  # type: ignore[call-arg]
+
+    @model_validator(mode="after")
+    def _defaults_from_data_dir(self) -> Self:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'db' / f'{self.service_name}.sqlite'}"
+        if self.ports_file is None:
+            self.ports_file = self.data_dir / "ports.json"
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_development_keys_in_production(self) -> Self:
+        if self.env == "production":
+            for name, value in self.development_keys().items():
+                if value:
+                    raise ValueError(f"{name} uses a development key; set a real one for production")
+        return self
+
+    def development_keys(self) -> dict[str, bool]:
+        """Which secrets are development defaults (True). Subclasses add theirs."""
+        return {"internal_secret": self.internal_secret == DEVELOPMENT_SECRET}
+
+    @property
+    def is_development(self) -> bool:
+        return self.env != "production"

@@ -1,0 +1,164 @@
+"""Event and command payloads. The subject is `<aggregate>.<event>`; the key is the aggregate id.
+
+Versioning: additive changes only within a major version; consumers ignore unknown fields.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Payload(BaseModel):
+    """Base for every payload: the subject it travels on and how consumers read it."""
+
+    model_config = ConfigDict(extra="ignore")
+    subject: ClassVar[str]
+
+
+class OrderLine(BaseModel):
+    product_id: str
+    quantity: int
+    unit_price: Decimal = Decimal("0")
+
+
+# --- user -----------------------------------------------------------------------------------
+class UserRegistered(Payload):
+    subject = "user.registered"
+    user_id: str
+    email: str
+    name: str
+
+
+# --- product --------------------------------------------------------------------------------
+class ProductCreated(Payload):
+    subject = "product.created"
+    product_id: str
+    sku: str
+    name: str
+    price: Decimal
+    initial_stock: int = 0
+
+
+class ProductUpdated(Payload):
+    subject = "product.updated"
+    product_id: str
+    name: str
+    price: Decimal
+
+
+class ProductDeleted(Payload):
+    subject = "product.deleted"
+    product_id: str
+
+
+# --- order ----------------------------------------------------------------------------------
+class OrderCreated(Payload):
+    subject = "order.created"
+    order_id: str
+    user_id: str
+    lines: list[OrderLine]
+    total: Decimal
+    currency: str
+
+
+class OrderConfirmed(Payload):
+    subject = "order.confirmed"
+    order_id: str
+    user_id: str
+    total: Decimal
+    currency: str
+
+
+class OrderCancelled(Payload):
+    subject = "order.cancelled"
+    order_id: str
+    user_id: str
+    reason: str
+
+
+# --- inventory commands and replies ---------------------------------------------------------
+class ReserveStock(Payload):
+    subject = "inventory.reserve"
+    order_id: str
+    lines: list[OrderLine]
+    idempotency_key: str
+
+
+class ReleaseStock(Payload):
+    subject = "inventory.release"
+    order_id: str
+    idempotency_key: str
+
+
+class CommitStock(Payload):
+    subject = "inventory.commit"
+    order_id: str
+    idempotency_key: str
+
+
+class StockReserved(Payload):
+    subject = "inventory.reserved"
+    order_id: str
+
+
+class StockReservationFailed(Payload):
+    subject = "inventory.reservation_failed"
+    order_id: str
+    reason: str
+    product_id: str | None = None
+
+
+class StockReleased(Payload):
+    subject = "inventory.released"
+    order_id: str
+
+
+class StockCommitted(Payload):
+    subject = "inventory.committed"
+    order_id: str
+
+
+# --- payment commands and replies -----------------------------------------------------------
+class ChargePayment(Payload):
+    subject = "payment.charge"
+    order_id: str
+    user_id: str
+    amount: Decimal
+    currency: str
+    token: str
+    idempotency_key: str
+
+
+class RefundPayment(Payload):
+    subject = "payment.refund"
+    order_id: str
+    idempotency_key: str
+
+
+class PaymentCaptured(Payload):
+    subject = "payment.captured"
+    order_id: str
+    payment_id: str
+    amount: Decimal
+
+
+class PaymentDeclined(Payload):
+    subject = "payment.declined"
+    order_id: str
+    reason: str
+
+
+class PaymentFailed(Payload):
+    subject = "payment.failed"
+    order_id: str
+    reason: str
+
+
+class PaymentRefunded(Payload):
+    subject = "payment.refunded"
+    order_id: str
+    payment_id: str
+    amount: Decimal
