@@ -44,6 +44,7 @@ class Service:
         bus: EventBus | None = None,
         store: RevocationStore | None = None,
         uses_bus: bool = True,
+        health: Callable[[], Awaitable[JSONResponse]] | None = None,
     ) -> None:
         self.name = settings.service_name
         self.settings = settings
@@ -63,6 +64,9 @@ class Service:
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
         self._handlers: list[tuple[str, MessageHandler]] = []
         self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        # A caller-supplied /health answer (the gateway aggregates its upstreams'); None: the default.
+        self._health = health
         self._periodic: list[tuple[float, Hook]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.app = self._build_app()
@@ -77,6 +81,9 @@ class Service:
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
+
+    def on_shutdown(self, hook: Hook) -> None:
+        self._shutdown.append(hook)
 
     def every(self, seconds: float, hook: Hook) -> None:
         self._periodic.append((seconds, hook))
@@ -136,6 +143,11 @@ class Service:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for hook in self._shutdown:
+            try:
+                await hook()
+            except Exception:  # noqa: BLE001 - one failed hook must not skip the rest of the shutdown
+                log.exception("shutdown_hook.failed", hook=getattr(hook, "__name__", "hook"))
         if self.relay is not None:
             await self.relay.stop()
         if self.bus is not None:
@@ -196,6 +208,8 @@ class Service:
 
         @app.get("/health", include_in_schema=False)
         async def health() -> JSONResponse:
+            if self._health is not None:
+                return await self._health()
             return JSONResponse({"status": "ok", "service": self.name, "version": self.settings.version})
 
         @app.get("/ready", include_in_schema=False)
