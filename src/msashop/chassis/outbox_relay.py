@@ -43,7 +43,7 @@ class OutboxRelay:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker or database away: nothing is lost, try again
+            except Exception as exc:  # noqa: BLE001 - broker or database away: nothing is lost, retry
                 failures += 1
                 log.warning("outbox.publish_failed", error=str(exc), attempt=failures)
                 await asyncio.sleep(min(10.0, 0.2 * 2**failures))

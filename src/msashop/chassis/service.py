@@ -98,6 +98,12 @@ class Service:
         result: dict[str, Any] = await self.client.get("user", "/.well-known/jwks.json")
         return result
 
+    def _consumer(self, handler: MessageHandler) -> Callable[[Envelope], Awaitable[None]]:
+        async def consume(envelope: Envelope) -> None:
+            await self._consume(handler, envelope)
+
+        return consume
+
     async def _consume(self, handler: MessageHandler, envelope: Envelope) -> None:
         with structlog.contextvars.bound_contextvars(
             event_id=envelope.id, subject=envelope.type, correlation_id=envelope.correlation_id
@@ -126,9 +132,7 @@ class Service:
         if self.bus is not None:
             await self._connect_bus()
             for subject, handler in self._handlers:
-                await self.bus.subscribe(
-                    subject, self.name, lambda env, h=handler: self._consume(h, env)
-                )
+                await self.bus.subscribe(subject, self.name, self._consumer(handler))
         if self.relay is not None:
             self.relay.start()
             self.every(5.0, self._report_outbox)
@@ -146,7 +150,7 @@ class Service:
         for hook in self._shutdown:
             try:
                 await hook()
-            except Exception:  # noqa: BLE001 - one failed hook must not skip the rest of the shutdown
+            except Exception:  # one failed hook must not skip the rest of the shutdown
                 log.exception("shutdown_hook.failed", hook=getattr(hook, "__name__", "hook"))
         if self.relay is not None:
             await self.relay.stop()
@@ -167,7 +171,7 @@ class Service:
                 await hook()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a periodic job must survive one bad run
+            except Exception:  # a periodic job must survive one bad run
                 log.exception("periodic.failed", job=getattr(hook, "__name__", "job"))
 
     async def _report_outbox(self) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import nats
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
@@ -98,18 +99,18 @@ class NatsJetStreamBus:
         while True:
             try:
                 messages = await sub.fetch(batch=20, timeout=1)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (NatsTimeout, TimeoutError):
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker away: the client reconnects, we wait
+            except Exception as exc:  # noqa: BLE001 - broker away: the client reconnects, we wait
                 log.warning("bus.fetch_failed", consumer=durable, error=str(exc))
                 await asyncio.sleep(1)
                 continue
             for msg in messages:
                 await self._handle(msg, handler, durable)
 
-    async def _handle(self, msg: nats.aio.msg.Msg, handler: MessageHandler, durable: str) -> None:
+    async def _handle(self, msg: Msg, handler: MessageHandler, durable: str) -> None:
         try:
             envelope = Envelope.from_bytes(msg.data)
         except ValidationError as exc:
@@ -120,7 +121,7 @@ class NatsJetStreamBus:
             await handler(envelope)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler failure means: redeliver later
             attempt = msg.metadata.num_delivered if msg.metadata else 1
             log.warning(
                 "bus.handler_failed",

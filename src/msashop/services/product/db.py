@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ products = sa.Table(
 )
 
 
-def _to_product(row: sa.Row) -> Product:
+def _to_product(row: sa.Row[Any]) -> Product:
     return Product(
         id=row.id,
         sku=row.sku,
