@@ -1,0 +1,5 @@
+from msashop.chassis.settings import ServiceSettings
+
+
+class InventorySettings(ServiceSettings):
+    pass
