@@ -1,0 +1,174 @@
+"""Payment commands: charge an order once through the provider port, refund a capture.
+
+Each handler runs in the unit of work the chassis opened (inbox claim made); it never commits.
+A reply's event id derives from the command's, so handling the same command twice queues it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client import Histogram
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential
+
+from msashop.chassis.unit_of_work import UnitOfWork
+from msashop.contracts.envelope import Envelope, deterministic_id, wrap
+from msashop.contracts.events import (
+    ChargePayment,
+    Payload,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentFailed,
+    PaymentRefunded,
+    RefundPayment,
+)
+from msashop.services.payment.db import PaymentRepository
+from msashop.services.payment.domain import (
+    ChargeResult,
+    Payment,
+    PaymentProvider,
+    PaymentStatus,
+    ProviderError,
+    validate_amount,
+)
+
+log = structlog.get_logger()
+SOURCE = "payment"
+
+payment_processing_duration_seconds = Histogram(
+    "payment_processing_duration_seconds", "Time to get a charge decided, retries included", ["status"]
+)
+payment_amount_dollars = Histogram(
+    "payment_amount_dollars", "Amounts captured", buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 5000)
+)
+
+
+def _reply(uow: UnitOfWork, payload: Payload, order_id: str, cause: Envelope) -> None:
+    uow.publish(
+        wrap(
+            payload,
+            source=SOURCE,
+            key=order_id,
+            cause=cause,
+            event_id=deterministic_id(SOURCE, cause.id, payload.subject),
+        )
+    )
+
+
+def outcome_of(payment: Payment) -> Payload:
+    """The answer to a charge of this order, from what was recorded."""
+    if payment.status is PaymentStatus.CAPTURED:
+        return PaymentCaptured(order_id=payment.order_id, payment_id=payment.id, amount=payment.amount)
+    if payment.status is PaymentStatus.DECLINED:
+        return PaymentDeclined(order_id=payment.order_id, reason=payment.reason or "declined")
+    if payment.status is PaymentStatus.REFUNDED:
+        # The money went back: an order must never be confirmed on this payment again.
+        return PaymentFailed(order_id=payment.order_id, reason="refunded")
+    return PaymentFailed(order_id=payment.order_id, reason=payment.reason or "provider_error")
+
+
+class PaymentHandlers:
+    """The command handlers, given the provider port and how patiently to call it."""
+
+    def __init__(self, provider: PaymentProvider, *, timeout: float, attempts: int, backoff: float) -> None:
+        self.provider = provider
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+
+    async def charge(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        cmd = ChargePayment.model_validate(envelope.data)
+        repo = PaymentRepository(uow.session)
+        existing = await repo.get_by_order(cmd.order_id, lock=True)
+        if existing is not None:
+            log.info("payment.charge_answered_again", order_id=cmd.order_id, status=existing.status)
+            _reply(uow, outcome_of(existing), cmd.order_id, envelope)
+            return
+        started = time.perf_counter()
+        status, reason = await self.decide(cmd)
+        payment_processing_duration_seconds.labels(status.value).observe(time.perf_counter() - started)
+        now = datetime.now(UTC)
+        payment = Payment(
+            id=str(uuid.uuid4()),
+            order_id=cmd.order_id,
+            user_id=cmd.user_id,
+            amount=cmd.amount,
+            currency=cmd.currency,
+            status=status,
+            reason=reason,
+            created_at=now,
+            updated_at=now,
+        )
+        await repo.add(payment)
+        if status is PaymentStatus.CAPTURED:
+            payment_amount_dollars.observe(float(cmd.amount))
+        log.info("payment.recorded", order_id=cmd.order_id, status=status, reason=reason)
+        _reply(uow, outcome_of(payment), cmd.order_id, envelope)
+
+    async def decide(self, cmd: ChargePayment) -> tuple[PaymentStatus, str | None]:
+        """Ask the provider (with retries) and turn its answer or its failure into a status."""
+        invalid = validate_amount(cmd.amount)
+        if invalid is not None:
+            return PaymentStatus.DECLINED, invalid
+        try:
+            result = await self._charge_with_retries(cmd)
+        except TimeoutError:
+            return PaymentStatus.FAILED, "provider_timeout"
+        except ProviderError:
+            return PaymentStatus.FAILED, "provider_error"
+        if result.approved:
+            return PaymentStatus.CAPTURED, None
+        return PaymentStatus.DECLINED, result.decline_reason or "declined"
+
+    async def _charge_with_retries(self, cmd: ChargePayment) -> ChargeResult:
+        """Retry outages and timeouts with a short exponential backoff; the last error is raised."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff, max=2.0),
+            retry=retry_if_exception_type((ProviderError, TimeoutError)),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await asyncio.wait_for(
+                    self.provider.charge(
+                        token=cmd.token,
+                        amount=cmd.amount,
+                        currency=cmd.currency,
+                        # Per order, not per command: the provider captures an order once.
+                        idempotency_key=f"order:{cmd.order_id}",
+                    ),
+                    timeout=self.timeout,
+                )
+        raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
+
+    async def refund(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """CAPTURED -> REFUNDED; answers `payment.refunded` again for a refunded payment."""
+        cmd = RefundPayment.model_validate(envelope.data)
+        repo = PaymentRepository(uow.session)
+        payment = await repo.get_by_order(cmd.order_id, lock=True)
+        if payment is None or payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
+            log.info(
+                "payment.refund_ignored", order_id=cmd.order_id, status=payment.status if payment else None
+            )
+            return
+        if payment.refund(datetime.now(UTC)):
+            await repo.update(payment)
+            log.info("payment.refunded", order_id=cmd.order_id, amount=str(payment.amount))
+        _reply(
+            uow,
+            PaymentRefunded(order_id=cmd.order_id, payment_id=payment.id, amount=payment.refunded_amount),
+            cmd.order_id,
+            envelope,
+        )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("payment.provider_retry", attempt=state.attempt_number, error=type(error).__name__)
