@@ -1,0 +1,236 @@
+"""Auth commands: register, log in, rotate and end sessions, seed the admin.
+
+Passwords are hashed with argon2 (pwdlib) in a worker thread, and never inside a transaction:
+on SQLite a transaction holds the database's write lock, and a hash takes ~100 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pwdlib import PasswordHash
+from sqlalchemy.exc import IntegrityError
+
+from msashop.chassis.auth import LEEWAY_SECONDS, Principal
+from msashop.chassis.errors import Conflict, Unauthorized, Unprocessable
+from msashop.chassis.revocation import RevocationStore
+from msashop.chassis.signing import SigningKey
+from msashop.chassis.unit_of_work import UnitOfWork
+from msashop.contracts.envelope import wrap
+from msashop.contracts.events import UserRegistered
+from msashop.services.user.db import RefreshTokenRepository, UserRepository
+from msashop.services.user.domain import (
+    ADMIN,
+    ADMIN_EMAIL,
+    CUSTOMER,
+    RefreshToken,
+    RefreshVerdict,
+    User,
+    WeakPassword,
+    check_password,
+    hash_refresh_token,
+    new_refresh_token,
+    normalise_email,
+    password_problems,
+    refresh_verdict,
+)
+
+log = structlog.get_logger()
+SOURCE = "user"
+# One message for an unknown email and a wrong password: the answer must not tell which.
+INVALID_CREDENTIALS = "email or password is wrong"
+
+_passwords = PasswordHash.recommended()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_passwords.hash, password)
+
+
+async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
+    """(matches, a re-hash when the stored hash uses outdated parameters)."""
+    return await asyncio.to_thread(_passwords.verify_and_update, password, password_hash)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _passwords.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    """Signs access tokens, mints refresh tokens, and ends sessions in the shared revocation store."""
+
+    key: SigningKey
+    store: RevocationStore
+    access_ttl_seconds: int
+    refresh_ttl: timedelta
+
+    def issue(self, user: User, session_id: str, now: datetime) -> tuple[TokenPair, RefreshToken]:
+        access, _ = self.key.access_token(
+            user.id, user.roles, email=user.email, session_id=session_id, ttl_seconds=self.access_ttl_seconds
+        )
+        raw, token = new_refresh_token(user.id, session_id, now, self.refresh_ttl)
+        return TokenPair(access, raw, self.access_ttl_seconds), token
+
+    async def end_sessions(self, session_ids: Iterable[str]) -> None:
+        """Every access token of these sessions stops working (they live at most one TTL)."""
+        for sid in session_ids:
+            await self.store.revoke(f"sid:{sid}", self.access_ttl_seconds + LEEWAY_SECONDS)
+
+    async def revoke_access_token(self, claims: dict[str, Any]) -> None:
+        remaining = int(claims["exp"]) - int(datetime.now(UTC).timestamp()) + LEEWAY_SECONDS
+        await self.store.revoke(f"jti:{claims['jti']}", max(1, remaining))
+
+
+async def register(uow: UnitOfWork, *, email: str, password: str, name: str) -> User:
+    email = normalise_email(email)
+    try:
+        check_password(password)
+    except WeakPassword as exc:
+        raise Unprocessable(str(exc)) from None
+    password_hash = await hash_password(password)  # before the first query, see the module doc
+    users = UserRepository(uow.session)
+    if await users.get_by_email(email) is not None:
+        raise Conflict("an account with this email exists", code="email_taken")
+    user = User(
+        id=str(uuid.uuid4()),
+        email=email,
+        name=name,
+        password_hash=password_hash,
+        roles=(CUSTOMER,),
+        created_at=datetime.now(UTC),
+    )
+    try:
+        await users.add(user)
+    except IntegrityError:  # a concurrent registration of the same email won the race
+        raise Conflict("an account with this email exists", code="email_taken") from None
+    uow.publish(wrap(UserRegistered(user_id=user.id, email=email, name=name), source=SOURCE, key=user.id))
+    log.info("user.registered", user_id=user.id)
+    return user
+
+
+async def login(
+    new_uow: Callable[[], UnitOfWork], issuer: TokenIssuer, *, email: str, password: str
+) -> TokenPair:
+    """Check the credentials and start a session. Two short transactions around the hash check."""
+    async with new_uow() as uow:
+        user = await UserRepository(uow.session).get_by_email(normalise_email(email))
+    if user is None:
+        # The same argon2 work as a real check, so the answer time does not tell which emails exist.
+        await asyncio.to_thread(_passwords.verify, password, await asyncio.to_thread(_dummy_hash))
+        log.info("user.login_failed", reason="unknown_email")
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    matches, new_hash = await verify_password(password, user.password_hash)
+    if not matches:
+        log.info("user.login_failed", user_id=user.id, reason="wrong_password")
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    pair, token = issuer.issue(user, uuid.uuid4().hex, datetime.now(UTC))
+    async with new_uow() as uow:
+        await RefreshTokenRepository(uow.session).add(token)
+        if new_hash:
+            await UserRepository(uow.session).set_password_hash(user.id, new_hash)
+        await uow.commit()
+    log.info("user.logged_in", user_id=user.id, session_id=token.session_id)
+    return pair
+
+
+async def refresh(uow: UnitOfWork, issuer: TokenIssuer, raw_token: str) -> TokenPair:
+    """Spend a refresh token for a new pair in the same session; a spent one ends the session.
+
+    Commits itself: on reuse the revocation must be kept although the call answers 401, and the
+    revocation store is told only once the database holds it.
+    """
+    now = datetime.now(UTC)
+    tokens = RefreshTokenRepository(uow.session)
+    token = await tokens.get(hash_refresh_token(raw_token))
+    if token is None or refresh_verdict(token.state(now)) is RefreshVerdict.REJECT:
+        raise Unauthorized("refresh token is not valid", code="invalid_refresh_token")
+    verdict = refresh_verdict(token.state(now))
+    if verdict is RefreshVerdict.ROTATE and not await tokens.spend(token.token_hash, now):
+        verdict = RefreshVerdict.END_SESSION  # a concurrent request spent it: two holders, one too many
+    if verdict is RefreshVerdict.END_SESSION:
+        await tokens.revoke_session(token.session_id, now)
+        await uow.commit()
+        await issuer.end_sessions([token.session_id])
+        log.warning("refresh_token.reused", user_id=token.user_id, session_id=token.session_id)
+        raise Unauthorized(
+            "refresh token was already used; the session is ended", code="refresh_token_reused"
+        )
+    user = await UserRepository(uow.session).get(token.user_id)
+    if user is None:
+        raise Unauthorized("refresh token is not valid", code="invalid_refresh_token")
+    pair, new_token = issuer.issue(user, token.session_id, now)
+    await tokens.add(new_token)
+    await uow.commit()
+    return pair
+
+
+async def logout(uow: UnitOfWork, issuer: TokenIssuer, caller: Principal, raw_token: str) -> None:
+    """End the caller's session and the presented refresh token's session, wherever it belongs.
+
+    A refresh token of another user is revoked too: whoever presents it holds a leaked copy, and
+    revoking gives them nothing they could not already do (they could spend it themselves), while
+    it protects the owner. The answer is the same either way, so it tells nothing about the token.
+    Commits itself, for the same reason as `refresh`.
+    """
+    now = datetime.now(UTC)
+    tokens = RefreshTokenRepository(uow.session)
+    sessions = {str(caller.claims["sid"])} if caller.claims.get("sid") else set()
+    token = await tokens.get(hash_refresh_token(raw_token))
+    if token is not None:
+        if token.user_id != caller.user_id:
+            log.warning("logout.foreign_refresh_token", user_id=caller.user_id, owner=token.user_id)
+        sessions.add(token.session_id)
+    for sid in sorted(sessions):
+        await tokens.revoke_session(sid, now)
+    await uow.commit()
+    await issuer.revoke_access_token(caller.claims)
+    await issuer.end_sessions(sessions)
+    log.info("user.logged_out", user_id=caller.user_id)
+
+
+async def seed_admin(uow: UnitOfWork, password: str) -> bool:
+    """Make `admin@msashop.local` exist with this password and only the admin role. True if changed.
+
+    No user.registered event: the operator's account is not a customer to welcome.
+    """
+    if problems := password_problems(password):
+        log.warning("admin.weak_password", problems=problems)
+    users = UserRepository(uow.session)
+    admin = await users.get_by_email(ADMIN_EMAIL)
+    if admin is None:
+        await users.add(
+            User(
+                id=str(uuid.uuid4()),
+                email=ADMIN_EMAIL,
+                name="Administrator",
+                password_hash=await hash_password(password),
+                roles=(ADMIN,),
+                created_at=datetime.now(UTC),
+            )
+        )
+        log.info("admin.created")
+        return True
+    matches, _ = await verify_password(password, admin.password_hash)
+    if matches and admin.roles == (ADMIN,):
+        return False
+    new_hash = admin.password_hash if matches else await hash_password(password)
+    await users.set_credentials(admin.id, password_hash=new_hash, roles=(ADMIN,))
+    log.info("admin.updated", password_changed=not matches)
+    return True
