@@ -19,6 +19,47 @@ def main() -> None:
 
 
 @app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where databases, logs and the port map live.")] = Path(
+        ".msashop"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The gateway's port.")] = 8000,
+    config: Annotated[
+        Path | None, typer.Option(help="Backends (TOML); default ./msashop.toml when present.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(hidden=True, help="Run only these components (tests, debugging).")
+    ] = None,
+) -> None:
+    """Start the whole platform in the foreground; Ctrl-C stops it."""
+    import asyncio
+
+    from msashop.supervisor.config import ConfigError, load_config
+    from msashop.supervisor.console import stderr_console
+    from msashop.supervisor.platform import Platform, UpOptions
+
+    try:
+        settings = load_config(config)
+        names = tuple(n.strip() for item in only or [] for n in item.split(",") if n.strip())
+        platform = Platform(UpOptions(data_dir=data_dir, port=port, config=settings, only=names or None))
+    except (ConfigError, ValueError) as exc:
+        stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    raise typer.Exit(asyncio.run(platform.run()))
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path, typer.Option(help="The data dir of the platform to ask.")] = Path(".msashop"),
+) -> None:
+    """Show whether each running service is ready (exit 1 when one is not)."""
+    from msashop.supervisor.console import PlatformConsole
+    from msashop.supervisor.status import run_status
+
+    raise typer.Exit(run_status(data_dir, PlatformConsole([])))
+
+
+@app.command()
 def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]) -> None:
     """Run one service in the foreground (the supervisor runs each this way)."""
     import uvicorn

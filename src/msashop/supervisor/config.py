@@ -1,0 +1,92 @@
+"""The platform config file (`--config FILE`, else `./msashop.toml`): which backends to use.
+
+Every section is optional; without one the embedded default runs (SQLite files in the data dir,
+an embedded nats-server, an embedded Valkey). See `msashop.example.toml` for the format.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_FILE = Path("msashop.toml")
+
+# section -> allowed keys; anything else is a typo worth reporting, not ignoring.
+KNOWN_KEYS = {"database": {"url"}, "bus": {"url"}, "store": {"url"}}
+BUS_SCHEMES = {"nats", "tls"}
+STORE_SCHEMES = {"redis", "rediss", "valkey", "valkeys"}
+DATABASE_SCHEMES = {"postgresql+asyncpg", "sqlite+aiosqlite"}
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or says something we cannot do."""
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    # A template with `{service}`, e.g. postgresql+asyncpg://u@h:5432/msashop_{service}; empty = SQLite.
+    database_url: str = ""
+    # External broker; empty = start the embedded nats-server.
+    bus_url: str = ""
+    # External Redis/Valkey for revoked tokens; empty = start the embedded Valkey.
+    store_url: str = ""
+    source: Path | None = None
+
+    def database_url_for(self, service: str) -> str:
+        return self.database_url.replace("{service}", service) if self.database_url else ""
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+def load_config(path: Path | None, default: Path = DEFAULT_FILE) -> PlatformConfig:
+    """Read `path`, or `default` when it exists, or fall back to the embedded platform."""
+    if path is None:
+        if not default.is_file():
+            return PlatformConfig()
+        path = default
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(data, source=path)
+
+
+def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformConfig:
+    where = str(source) if source else "config"
+    for section, values in data.items():
+        if section not in KNOWN_KEYS:
+            known = ", ".join(f"[{s}]" for s in KNOWN_KEYS)
+            raise ConfigError(f"{where}: unknown section [{section}] (known: {known})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        for key in values:
+            if key not in KNOWN_KEYS[section]:
+                raise ConfigError(f"{where}: unknown key {key!r} in [{section}]")
+    database = _url(data, "database", DATABASE_SCHEMES, where)
+    if database and "{service}" not in database:
+        raise ConfigError(
+            f"{where}: [database] url must contain {{service}}: every service owns its own database"
+        )
+    return PlatformConfig(
+        database_url=database,
+        bus_url=_url(data, "bus", BUS_SCHEMES, where),
+        store_url=_url(data, "store", STORE_SCHEMES, where),
+        source=source,
+    )
+
+
+def _url(data: dict[str, Any], section: str, schemes: set[str], where: str) -> str:
+    value = data.get(section, {}).get("url", "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: [{section}] url must be a string")
+    if value and urlsplit(value).scheme not in schemes:
+        allowed = ", ".join(f"{s}://" for s in sorted(schemes))
+        raise ConfigError(f"{where}: [{section}] url {value!r} must start with one of {allowed}")
+    return value

@@ -1,0 +1,99 @@
+"""What each child is told: start order, command line, environment, the admin password."""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from msashop.supervisor.config import PlatformConfig
+
+SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
+START_ORDER = (*SERVICES, "gateway")
+ADMIN_EMAIL = "admin@msashop.local"
+ADMIN_MARKER = "admin-created"
+
+
+def module_of(name: str) -> str:
+    return "msashop.gateway.main" if name == "gateway" else f"msashop.services.{name}.main"
+
+
+def missing_components(names: Sequence[str]) -> list[str]:
+    """Components whose main module is not installed (yet)."""
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(module_of(name)) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def select(only: Sequence[str] | None) -> tuple[str, ...]:
+    """The components to run, in start order. `only` (tests, debugging) picks a subset."""
+    if not only:
+        return START_ORDER
+    unknown = sorted(set(only) - set(START_ORDER))
+    if unknown:
+        raise ValueError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(START_ORDER)}")
+    return tuple(name for name in START_ORDER if name in only)
+
+
+def command(name: str) -> list[str]:
+    return [sys.executable, "-m", "msashop", "serve", name]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Addresses every child shares."""
+
+    data_dir: Path
+    ports_file: Path
+    bus_url: str
+    store_url: str
+    env: str  # development, test or production
+
+
+def child_env(
+    name: str, port: int, wiring: Wiring, config: PlatformConfig, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """`MSASHOP_<NAME>_*` for one child. The supervisor owns ports and the port map; backends are
+    defaults that a `MSASHOP_<NAME>_*` variable already in the environment overrides."""
+    prefix = f"MSASHOP_{name.upper()}_"
+    env = {
+        f"{prefix}PORT": str(port),
+        f"{prefix}PORTS_FILE": str(wiring.ports_file),
+    }
+    defaults = {
+        "DATA_DIR": str(wiring.data_dir),
+        "BUS_URL": wiring.bus_url,
+        "STORE_URL": wiring.store_url,
+        "ENV": wiring.env,
+    }
+    if name != "gateway" and config.database_url:
+        defaults["DATABASE_URL"] = config.database_url_for(name)
+    for key, value in defaults.items():
+        if f"{prefix}{key}" not in environ and value:
+            env[f"{prefix}{key}"] = value
+    return env
+
+
+@dataclass(frozen=True)
+class AdminPassword:
+    value: str | None  # what the user service is given; None: nothing (the admin exists)
+    generated: bool
+
+
+def admin_password(data_dir: Path, environ: Mapping[str, str]) -> AdminPassword:
+    """From MSASHOP_ADMIN_PASSWORD; else generated on the first run only (no marker yet)."""
+    given = environ.get("MSASHOP_ADMIN_PASSWORD")
+    if given:
+        return AdminPassword(given, generated=False)
+    if (data_dir / ADMIN_MARKER).exists():
+        return AdminPassword(None, generated=False)
+    return AdminPassword(secrets.token_urlsafe(12), generated=True)

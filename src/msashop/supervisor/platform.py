@@ -1,0 +1,256 @@
+"""`msashop up`: infrastructure first, then each service health-gated in order, then wait for
+SIGINT/SIGTERM and stop everything in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TypeVar
+
+from msashop.supervisor import infra, launch
+from msashop.supervisor.config import PlatformConfig
+from msashop.supervisor.console import PlatformConsole, Summary
+from msashop.supervisor.databases import DatabaseSetupFailed, create_missing_databases
+from msashop.supervisor.ports import (
+    PortInUse,
+    base_url,
+    ensure_free,
+    free_ports,
+    remove_port_map,
+    write_port_map,
+)
+from msashop.supervisor.probes import Prober
+from msashop.supervisor.process import ChildSpec, Probe, StartupFailed, SupervisedProcess
+
+HEALTH_TIMEOUT = 45.0
+EXTERNAL_TIMEOUT = 10.0
+SHUTDOWN_BUDGET = 18.0  # the whole stop stays under 20 s even when children hang
+T = TypeVar("T")
+
+
+class PlatformError(Exception):
+    """A startup problem worth one clear line, not a traceback."""
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived while the platform was starting."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    port: int
+    config: PlatformConfig
+    only: tuple[str, ...] | None = None
+
+
+def _ready_probe(prober: Prober, url: str) -> Probe:
+    async def probe() -> bool:
+        return await prober.service_ready(url)
+
+    return probe
+
+
+class Platform:
+    def __init__(self, options: UpOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.components = launch.select(options.only)
+        self.ports_file = self.data_dir / "ports.json"
+        self.console = PlatformConsole(["nats", "valkey", *self.components])
+        self.children: list[SupervisedProcess] = []
+        self._stop = asyncio.Event()
+        self._lock: IO[str] | None = None
+        self._wrote_port_map = False
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        try:
+            async with Prober() as prober:
+                try:
+                    await self._start(prober)
+                    await self._stop.wait()
+                except Interrupted:
+                    pass
+                except (PlatformError, StartupFailed) as exc:
+                    details = exc.details if isinstance(exc, PlatformError) else exc.tail
+                    self.console.error(str(exc), details)
+                    return 1
+                finally:
+                    await self._shutdown()
+            return 0
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        if not self._stop.is_set():
+            self.console.step(f"\n{sig.name} received, stopping msashop...")
+        self._stop.set()
+
+    async def _until_stopped(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` unless a stop is requested first (then raise Interrupted)."""
+        task = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise Interrupted
+        return task.result()
+
+    # --- start ---------------------------------------------------------------------------------
+    async def _start(self, prober: Prober) -> None:
+        started = time.monotonic()
+        self._prepare_data_dir()
+        missing = launch.missing_components(self.components)
+        if missing:
+            raise PlatformError(f"not installed: {', '.join(missing)} (no {launch.module_of(missing[0])})")
+        if "gateway" in self.components:
+            try:
+                ensure_free(self.options.port, "gateway")
+            except PortInUse:
+                raise PlatformError(
+                    f"port {self.options.port} is already in use; pick another with --port "
+                    f'(e.g. msashop up --port {self.options.port + 1}, or make run ARGS="--port '
+                    f'{self.options.port + 1}")'
+                ) from None
+        ports = self._assign_ports()
+        urls = {name: base_url(ports[name]) for name in self.components}
+        write_port_map(self.ports_file, urls)  # before any service starts: they discover by it
+        self._wrote_port_map = True
+
+        config = self.options.config
+        bus_url = config.bus_url or await self._start_nats(prober, ports["nats"], ports["nats-monitor"])
+        store_url = config.store_url or await self._start_valkey(ports["valkey"])
+        for name, url in (("broker", config.bus_url), ("store", config.store_url)):
+            if url:
+                await self._wait_external(name, url)
+        if config.uses_postgres:
+            await self._create_databases(config)
+
+        wiring = launch.Wiring(
+            data_dir=self.data_dir,
+            ports_file=self.ports_file,
+            bus_url=bus_url,
+            store_url=store_url,
+            env=os.environ.get("MSASHOP_ENV", "development"),
+        )
+        admin = launch.admin_password(self.data_dir, os.environ)
+        if "user" not in self.components:
+            admin = launch.AdminPassword(None, generated=False)
+        for name in self.components:
+            env = launch.child_env(name, ports[name], wiring, config, os.environ)
+            if name == "user" and admin.value:
+                env["MSASHOP_USER_ADMIN_PASSWORD"] = admin.value
+            url = urls[name]
+            await self._start_child(
+                ChildSpec(name, launch.command(name), _ready_probe(prober, url), env, url)
+            )
+            if name == "user" and admin.generated:
+                (self.data_dir / launch.ADMIN_MARKER).write_text(launch.ADMIN_EMAIL + "\n")
+
+        self.console.summary(
+            Summary(
+                gateway_url=base_url(self.options.port),
+                data_dir=str(self.data_dir),
+                admin_email=launch.ADMIN_EMAIL,
+                admin_password=admin.value,
+                started_in=time.monotonic() - started,
+                config_source=str(config.source) if config.source else None,
+            )
+        )
+
+    def _prepare_data_dir(self) -> None:
+        for sub in ("db", "logs", "nats", "valkey"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        # One supervisor per data dir: two would share databases and overwrite the port map.
+        self._lock = (self.data_dir / "supervisor.lock").open("a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise PlatformError(
+                f"another msashop up is already using {self.data_dir}; stop it or pick another --data-dir"
+            ) from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+
+    def _assign_ports(self) -> dict[str, int]:
+        names = [n for n in self.components if n != "gateway"] + ["nats", "nats-monitor", "valkey"]
+        ports = dict(zip(names, free_ports(len(names), exclude={self.options.port}), strict=True))
+        ports["gateway"] = self.options.port
+        return ports
+
+    async def _start_child(self, spec: ChildSpec) -> None:
+        child = SupervisedProcess(spec, self.console, self.data_dir / "logs")
+        try:
+            await child.start()
+        except OSError as exc:
+            raise PlatformError(f"cannot start {spec.name}: {exc}") from None
+        self.children.append(child)
+        seconds = await self._until_stopped(child.wait_healthy(HEALTH_TIMEOUT))
+        self.console.healthy(spec.name, spec.url, seconds)
+
+    async def _start_nats(self, prober: Prober, port: int, monitor_port: int) -> str:
+        try:
+            spec = infra.nats_spec(port, monitor_port, self.data_dir / "nats", prober)
+        except infra.MissingBinary as exc:
+            raise PlatformError(str(exc)) from None
+        await self._start_child(spec)
+        return spec.url
+
+    async def _start_valkey(self, port: int) -> str:
+        try:
+            spec = infra.valkey_spec(port, self.data_dir / "valkey")
+        except infra.MissingBinary as exc:
+            raise PlatformError(str(exc)) from None
+        await self._start_child(spec)
+        return spec.url
+
+    async def _wait_external(self, what: str, url: str) -> None:
+        deadline = time.monotonic() + EXTERNAL_TIMEOUT
+        while not await self._until_stopped(infra.reachable(url)):
+            if time.monotonic() > deadline:
+                raise PlatformError(f"cannot reach the {what} at {url} (from the config file)")
+            await self._until_stopped(asyncio.sleep(0.5))
+
+    async def _create_databases(self, config: PlatformConfig) -> None:
+        urls = [config.database_url_for(n) for n in self.components if n != "gateway"]
+        try:
+            created = await self._until_stopped(create_missing_databases(urls))
+        except DatabaseSetupFailed as exc:
+            raise PlatformError(str(exc)) from None
+        if created:
+            self.console.step(f"Created PostgreSQL database(s): {', '.join(created)}")
+
+    # --- stop ----------------------------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        """Gateway first, then services in reverse start order, then valkey and nats."""
+        deadline = time.monotonic() + SHUTDOWN_BUDGET
+        for child in reversed(self.children):
+            await child.stop(deadline)
+        self.children.clear()
+        if self._wrote_port_map:  # never another supervisor's
+            remove_port_map(self.ports_file)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

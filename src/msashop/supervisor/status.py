@@ -1,0 +1,53 @@
+"""`msashop status`: ask every component in the port map whether it is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from msashop.supervisor.console import PlatformConsole
+from msashop.supervisor.ports import read_port_map
+from msashop.supervisor.probes import Prober
+
+
+async def check(ports_file: Path) -> list[tuple[str, str, bool, str]]:
+    """(name, url, ready, detail) for each component, in port-map order."""
+    urls = read_port_map(ports_file)
+    async with Prober() as prober:
+        answers = await asyncio.gather(*(_ready(prober, url) for url in urls.values()))
+    return [(name, url, ok, detail) for (name, url), (ok, detail) in zip(urls.items(), answers, strict=True)]
+
+
+async def _ready(prober: Prober, url: str) -> tuple[bool, str]:
+    status, body = await prober.http(f"{url}/ready")
+    if status == 404:
+        status, body = await prober.http(f"{url}/health")
+    if status == 0:
+        return False, body
+    return status == 200, _detail(status, body)
+
+
+def _detail(status: int, body: str) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return f"HTTP {status}"
+    checks = data.get("checks") or data.get("services") if isinstance(data, dict) else None
+    if isinstance(checks, dict) and checks:
+        return ", ".join(f"{k}: {v}" for k, v in checks.items())
+    return f"HTTP {status}"
+
+
+def run_status(data_dir: Path, console: PlatformConsole) -> int:
+    ports_file = data_dir / "ports.json"
+    try:
+        rows = asyncio.run(check(ports_file))
+    except FileNotFoundError:
+        console.error(f"no running platform in {data_dir.resolve()} ({ports_file.name} not found)")
+        return 1
+    except ValueError as exc:
+        console.error(f"{ports_file} is unreadable: {exc}")
+        return 1
+    console.status_table(rows)
+    return 0 if rows and all(ok for _, _, ok, _ in rows) else 1
