@@ -1,0 +1,49 @@
+# `make run` and `make test` work on a machine with only Python 3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-deps
+ARGS ?=
+
+.DEFAULT_GOAL := run
+.PHONY: run test test-fast lint check lock setup
+
+run: $(STAMP)
+	$(BIN)/msashop up $(ARGS)
+
+# Unit and integration tests in parallel, then the end-to-end suite in one process
+# (it starts the platform once per session).
+test: $(STAMP)
+	$(BIN)/pytest tests/unit tests/integration -n auto
+	@if find tests/e2e -name 'test_*.py' | grep -q .; then $(BIN)/pytest tests/e2e; \
+	else echo "tests/e2e: no end-to-end tests yet"; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+check: lint test
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the lock or the project metadata changed. uv is much faster than pip;
+# pip is the fallback when uv cannot be installed.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	@if { [ -x $(BIN)/uv ] || $(BIN)/python -m pip install -q uv; } && \
+		$(BIN)/uv pip install --python $(BIN)/python -r requirements.lock && \
+		$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . ; then :; \
+	else \
+		echo "uv could not install the packages; falling back to pip"; \
+		$(BIN)/python -m pip install -r requirements.lock && \
+		$(BIN)/python -m pip install --no-deps -e . ; \
+	fi
+	@touch $(STAMP)
+
+lock: | $(BIN)/python
+	@[ -x $(BIN)/uv ] || $(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python $(BIN)/python
