@@ -1,0 +1,35 @@
+"""Composition root of the gateway: no database, no bus; a connection pool to the services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from msashop.chassis.service import Service
+from msashop.gateway import api
+from msashop.gateway.config import GatewaySettings
+from msashop.gateway.health import aggregate_health
+from msashop.gateway.proxy import Upstreams
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_service(settings: GatewaySettings | None = None) -> Service:
+    settings = settings or GatewaySettings.load("gateway")
+    upstreams = Upstreams(settings)
+
+    async def health() -> JSONResponse:
+        # `service.discovery` is read per call: tests and the supervisor may replace it.
+        return await aggregate_health(upstreams, service.discovery)
+
+    service = Service(settings, uses_bus=False, health=health)
+    service.on_startup(upstreams.open)
+    service.on_shutdown(upstreams.close)
+    web_dir = settings.web_dir or WEB_DIR
+    service.app.state.upstreams = upstreams
+    service.app.state.web_dir = web_dir
+    service.include_router(api.router)
+    service.app.mount("/static", StaticFiles(directory=web_dir), name="static")
+    return service

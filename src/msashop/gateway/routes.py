@@ -1,0 +1,43 @@
+"""Which service owns a public path, and the path that service sees (pure, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+# First segment after /api -> owning service. The gateway strips "/api" and keeps the rest.
+ROUTES: dict[str, str] = {
+    "auth": "user",
+    "users": "user",
+    "products": "product",
+    "inventory": "inventory",
+    "orders": "order",
+    "payments": "payment",
+    "notifications": "notification",
+}
+
+# Paths outside /api that still belong to a service, forwarded unchanged.
+PASSTHROUGH: dict[str, str] = {"/.well-known/jwks.json": "user"}
+
+SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values())))
+
+
+@dataclass(frozen=True)
+class Target:
+    service: str
+    path: str
+
+
+def resolve(path: str) -> Target | None:
+    """`/api/products/p1` -> Target("product", "/products/p1"); None when no service owns `path`."""
+    if path in PASSTHROUGH:
+        return Target(PASSTHROUGH[path], path)
+    if not path.startswith("/api/"):
+        return None
+    rest = path[len("/api") :]
+    segments = rest.split("/")
+    # Dot segments could step out of the prefix that chose the service: refuse them.
+    if any(unquote(s) in (".", "..") for s in segments):
+        return None
+    service = ROUTES.get(segments[1])
+    return Target(service, rest) if service else None

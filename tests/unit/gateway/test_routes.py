@@ -1,0 +1,42 @@
+"""Which service owns a public path, and what path it sees."""
+
+import pytest
+
+from msashop.gateway.routes import SERVICES, Target, resolve
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/auth/login", Target("user", "/auth/login")),
+        ("/api/users/me", Target("user", "/users/me")),
+        ("/api/products", Target("product", "/products")),
+        ("/api/products/p1/reviews", Target("product", "/products/p1/reviews")),
+        ("/api/inventory/p1", Target("inventory", "/inventory/p1")),
+        ("/api/orders/o1/cancel", Target("order", "/orders/o1/cancel")),
+        ("/api/payments", Target("payment", "/payments")),
+        ("/api/notifications", Target("notification", "/notifications")),
+        ("/.well-known/jwks.json", Target("user", "/.well-known/jwks.json")),
+    ],
+)
+def test_prefix_picks_the_service_and_api_is_stripped(path: str, expected: Target) -> None:
+    assert resolve(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/unknown/x", "/api/", "/api", "/products", "/api/productsx", "/api/Products", "/health"],
+)
+def test_paths_no_service_owns_resolve_to_nothing(path: str) -> None:
+    assert resolve(path) is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/products/../users/me", "/api/products/%2e%2e/users", "/api/orders/./x"]
+)
+def test_dot_segments_are_refused(path: str) -> None:
+    assert resolve(path) is None
+
+
+def test_health_covers_every_routed_service() -> None:
+    assert SERVICES == ("inventory", "notification", "order", "payment", "product", "user")
