@@ -1,0 +1,18 @@
+from msashop.chassis.settings import ServiceSettings
+
+
+class NotificationSettings(ServiceSettings):
+    # Empty host: notifications are recorded only, no email is sent.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "msashop <no-reply@msashop.local>"
+    smtp_timeout_seconds: float = 5.0
+
+    def development_keys(self) -> dict[str, bool]:
+        # A mail server in production needs credentials; without one nothing is sent at all.
+        return {
+            **super().development_keys(),
+            "smtp_password": bool(self.smtp_host) and not self.smtp_password,
+        }

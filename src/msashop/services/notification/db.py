@@ -1,0 +1,121 @@
+"""The users (who to write to) and notifications tables, and their repository."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from msashop.services.notification.domain import (
+    DeliveredVia,
+    Notification,
+    NotificationType,
+    Recipient,
+)
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivered_via", sa.String(16), nullable=False),
+    sa.CheckConstraint("delivered_via IN ('email', 'recorded')", name="ck_notification_delivered_via"),
+    # One notification of a type per order, and one order-less one (welcome) per user.
+    sa.Index(
+        "uq_notifications_type_order",
+        "type",
+        "order_id",
+        unique=True,
+        sqlite_where=sa.text("order_id IS NOT NULL"),
+        postgresql_where=sa.text("order_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_notifications_user_type_no_order",
+        "user_id",
+        "type",
+        unique=True,
+        sqlite_where=sa.text("order_id IS NULL"),
+        postgresql_where=sa.text("order_id IS NULL"),
+    ),
+    sa.Index("ix_notifications_user_created", "user_id", "created_at"),
+)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every timestamp here was written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _to_notification(row: sa.Row) -> Notification:
+    return Notification(
+        id=row.id,
+        user_id=row.user_id,
+        type=NotificationType(row.type),
+        order_id=row.order_id,
+        message=row.message,
+        created_at=_utc(row.created_at),
+        delivered_via=DeliveredVia(row.delivered_via),
+    )
+
+
+class NotificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_recipient(self, user_id: str) -> Recipient | None:
+        row = (await self.session.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return Recipient(user_id=row.id, email=row.email, name=row.name) if row else None
+
+    async def save_recipient(self, recipient: Recipient) -> None:
+        values = {"email": recipient.email, "name": recipient.name, "updated_at": datetime.now(UTC)}
+        changed = await self.session.execute(
+            sa.update(users).where(users.c.id == recipient.user_id).values(**values)
+        )
+        if changed.rowcount == 0:
+            await self.session.execute(sa.insert(users).values(id=recipient.user_id, **values))
+
+    async def exists(self, *, user_id: str, type: NotificationType, order_id: str | None) -> bool:
+        where = [notifications.c.type == type.value]
+        if order_id is None:
+            where += [notifications.c.user_id == user_id, notifications.c.order_id.is_(None)]
+        else:
+            where.append(notifications.c.order_id == order_id)
+        return await self.session.scalar(sa.select(notifications.c.id).where(*where)) is not None
+
+    async def add(self, n: Notification) -> None:
+        await self.session.execute(
+            sa.insert(notifications).values(
+                id=n.id,
+                user_id=n.user_id,
+                type=n.type.value,
+                order_id=n.order_id,
+                message=n.message,
+                created_at=n.created_at,
+                delivered_via=n.delivered_via.value,
+            )
+        )
+
+    async def for_user(self, user_id: str, *, limit: int) -> list[Notification]:
+        rows = await self.session.execute(
+            sa.select(notifications)
+            .where(notifications.c.user_id == user_id)
+            .order_by(notifications.c.created_at.desc(), notifications.c.id.desc())
+            .limit(limit)
+        )
+        return [_to_notification(r) for r in rows]
