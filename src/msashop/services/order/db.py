@@ -1,0 +1,285 @@
+"""The order tables and their repositories: orders with their lines, sagas, idempotency keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from msashop.services.order.domain import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Saga,
+    SagaStatus,
+    SagaStep,
+    ShippingAddress,
+    Step,
+    StepStatus,
+    money,
+)
+
+metadata = sa.MetaData()
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.String(64), nullable=True),
+    sa.Column("total", sa.Numeric(12, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("shipping_address", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+order_lines = sa.Table(
+    "order_lines",
+    metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("product_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", sa.Numeric(12, 2), nullable=False),
+)
+
+sagas = sa.Table(
+    "sagas",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("payment_token", sa.String(200), nullable=True),
+    sa.Column("payment_id", sa.String(64), nullable=True),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, order: Order) -> None:
+        await self.session.execute(
+            sa.insert(orders).values(
+                id=order.id,
+                user_id=order.user_id,
+                status=order.status.value,
+                status_reason=order.status_reason,
+                total=order.total,
+                currency=order.currency,
+                shipping_address=asdict(order.shipping_address),
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+        )
+        await self.session.execute(
+            sa.insert(order_lines),
+            [
+                {
+                    "order_id": order.id,
+                    "position": position,
+                    "product_id": line.product_id,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
+                for position, line in enumerate(order.lines)
+            ],
+        )
+
+    async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        """`for_update` locks the row (PostgreSQL) so a reply and a cancel never interleave."""
+        query = sa.select(orders).where(orders.c.id == order_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        if row is None:
+            return None
+        return (await self._with_lines([row]))[0]
+
+    async def save_status(self, order: Order) -> None:
+        await self.session.execute(
+            sa.update(orders)
+            .where(orders.c.id == order.id)
+            .values(status=order.status.value, status_reason=order.status_reason, updated_at=order.updated_at)
+        )
+
+    async def list_for_user(
+        self, user_id: str, *, status: OrderStatus | None, page: int, page_size: int
+    ) -> tuple[list[Order], int]:
+        where = [orders.c.user_id == user_id]
+        if status is not None:
+            where.append(orders.c.status == status.value)
+        total = await self.session.scalar(sa.select(sa.func.count()).select_from(orders).where(*where))
+        rows = (
+            await self.session.execute(
+                sa.select(orders)
+                .where(*where)
+                .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            )
+        ).all()
+        return await self._with_lines(rows), int(total or 0)
+
+    async def totals_by_status(self) -> dict[str, tuple[int, Decimal]]:
+        rows = await self.session.execute(
+            sa.select(orders.c.status, sa.func.count(), sa.func.sum(orders.c.total)).group_by(orders.c.status)
+        )
+        return {status: (int(count), money(revenue or 0)) for status, count, revenue in rows}
+
+    async def totals_by_day(self) -> list[tuple[str, int, Decimal]]:
+        """Orders placed per UTC day, with the revenue of those that are CONFIRMED."""
+        day = sa.func.date(orders.c.created_at)
+        confirmed = sa.case((orders.c.status == OrderStatus.CONFIRMED.value, orders.c.total), else_=0)
+        rows = await self.session.execute(
+            sa.select(day, sa.func.count(), sa.func.sum(confirmed)).group_by(day).order_by(day)
+        )
+        return [(str(d), int(count), money(revenue or 0)) for d, count, revenue in rows]
+
+    async def _with_lines(self, rows: list[Any]) -> list[Order]:
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        line_rows = await self.session.execute(
+            sa.select(order_lines)
+            .where(order_lines.c.order_id.in_(ids))
+            .order_by(order_lines.c.order_id, order_lines.c.position)
+        )
+        lines: dict[str, list[OrderLine]] = {i: [] for i in ids}
+        for r in line_rows:
+            lines[r.order_id].append(OrderLine(r.product_id, r.name, r.quantity, money(r.unit_price)))
+        return [
+            Order(
+                id=row.id,
+                user_id=row.user_id,
+                lines=lines[row.id],
+                currency=row.currency,
+                shipping_address=ShippingAddress(**row.shipping_address),
+                created_at=utc(row.created_at),
+                updated_at=utc(row.updated_at),
+                status=OrderStatus(row.status),
+                status_reason=row.status_reason,
+            )
+            for row in rows
+        ]
+
+
+class SagaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, saga: Saga) -> None:
+        await self.session.execute(sa.insert(sagas).values(id=saga.id, **_saga_columns(saga)))
+
+    async def save(self, saga: Saga) -> None:
+        await self.session.execute(
+            sa.update(sagas).where(sagas.c.id == saga.id).values(**_saga_columns(saga))
+        )
+
+    async def for_order(self, order_id: str, *, for_update: bool = False) -> Saga | None:
+        query = sa.select(sagas).where(sagas.c.order_id == order_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        return _to_saga(row) if row else None
+
+    async def overdue_order_ids(self, now: datetime, *, limit: int = 100) -> list[str]:
+        rows = await self.session.execute(
+            sa.select(sagas.c.order_id)
+            .where(sagas.c.status == SagaStatus.RUNNING.value, sagas.c.deadline_at < now)
+            .order_by(sagas.c.deadline_at)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+
+def _saga_columns(saga: Saga) -> dict[str, Any]:
+    return {
+        "order_id": saga.order_id,
+        "status": saga.status.value,
+        "step": saga.step.value,
+        "payment_token": saga.payment_token,
+        "payment_id": saga.payment_id,
+        "steps": [
+            {
+                "name": s.name.value,
+                "status": s.status.value,
+                "started_at": s.started_at.isoformat(),
+                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+                "error": s.error,
+            }
+            for s in saga.steps
+        ],
+        "deadline_at": saga.deadline_at,
+        "updated_at": saga.updated_at,
+    }
+
+
+def _to_saga(row: Any) -> Saga:
+    steps = [
+        SagaStep(
+            name=Step(s["name"]),
+            status=StepStatus(s["status"]),
+            started_at=datetime.fromisoformat(s["started_at"]),
+            finished_at=datetime.fromisoformat(s["finished_at"]) if s["finished_at"] else None,
+            error=s["error"],
+        )
+        for s in row.steps
+    ]
+    return Saga(
+        id=row.id,
+        order_id=row.order_id,
+        deadline_at=utc(row.deadline_at),
+        updated_at=utc(row.updated_at),
+        payment_token=row.payment_token,
+        status=SagaStatus(row.status),
+        step=Step(row.step),
+        payment_id=row.payment_id,
+        steps=steps,
+    )
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, user_id: str, key: str) -> tuple[str, str] | None:
+        """(request hash, order id) recorded for this user's key, if any."""
+        row = (
+            await self.session.execute(
+                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+                    idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
+                )
+            )
+        ).first()
+        return (row.request_hash, row.order_id) if row else None
+
+    async def add(self, user_id: str, key: str, request_hash: str, order_id: str, now: datetime) -> None:
+        await self.session.execute(
+            sa.insert(idempotency_keys).values(
+                user_id=user_id, key=key, request_hash=request_hash, order_id=order_id, created_at=now
+            )
+        )
