@@ -1,0 +1,1 @@
+"""What the order service does: `orders` (commands from the API) and `saga` (the orchestrator)."""

@@ -1,0 +1,146 @@
+"""Order commands from the API: place (idempotent), cancel, and who may see an order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import InvalidOperation
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from msashop.chassis.auth import Principal
+from msashop.chassis.errors import Conflict, NotFound, Unprocessable, UpstreamUnavailable
+from msashop.chassis.service_client import ServiceClient
+from msashop.chassis.unit_of_work import UnitOfWork
+from msashop.services.order import domain
+from msashop.services.order.db import IdempotencyRepository, OrderRepository, SagaRepository
+from msashop.services.order.domain import CatalogEntry, InvalidOrder, Order, Saga, ShippingAddress
+from msashop.services.order.handlers import saga as saga_flow
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    user_id: str
+    items: list[tuple[str, int]]
+    shipping_address: ShippingAddress
+    payment_token: str
+    request_hash: str  # sha256 of the canonical request body: what an idempotency key is bound to
+    idempotency_key: str | None = None
+
+
+async def fetch_catalog(client: ServiceClient, product_ids: list[str]) -> dict[str, CatalogEntry]:
+    """Names and prices of the products, in ONE call to the product service (no N+1)."""
+    found: Any = await client.get("product", "/products/batch", params={"ids": ",".join(product_ids)})
+    try:
+        return {
+            str(p["id"]): CatalogEntry(
+                str(p["id"]), str(p["name"]), domain.money(p["price"]), str(p["currency"])
+            )
+            for p in found
+        }
+    except (KeyError, TypeError, InvalidOperation) as exc:
+        raise UpstreamUnavailable("the product service gave an answer we cannot read") from exc
+
+
+async def place_order(
+    new_uow: Callable[[], UnitOfWork], client: ServiceClient, command: PlaceOrder, *, saga_timeout: timedelta
+) -> Order:
+    """Price the order, store it with its saga and queue the first saga step, in one transaction.
+
+    The same idempotency key with the same body answers the order placed the first time.
+    """
+    if command.idempotency_key:
+        async with new_uow() as uow:
+            if replay := await _replay(uow, command):
+                return replay
+    try:
+        quantities = domain.merge_items(command.items)
+    except InvalidOrder as exc:
+        raise Unprocessable(str(exc)) from None
+    catalog = await fetch_catalog(client, list(quantities))
+    now = datetime.now(UTC)
+    try:
+        order = domain.place_order(
+            order_id=str(uuid.uuid4()),
+            user_id=command.user_id,
+            quantities=quantities,
+            catalog=catalog,
+            shipping_address=command.shipping_address,
+            now=now,
+        )
+    except domain.UnknownProducts as exc:
+        raise Unprocessable(
+            str(exc), code="unknown_product", details={"product_ids": exc.product_ids}
+        ) from None
+    except InvalidOrder as exc:
+        raise Unprocessable(str(exc)) from None
+    saga = Saga.start(str(uuid.uuid4()), order.id, command.payment_token, now, saga_timeout)
+    try:
+        async with new_uow() as uow:
+            # Checked again inside the write transaction: a concurrent retry may have won.
+            if command.idempotency_key and (replay := await _replay(uow, command)):
+                return replay
+            await OrderRepository(uow.session).add(order)
+            await SagaRepository(uow.session).add(saga)
+            if command.idempotency_key:
+                await IdempotencyRepository(uow.session).add(
+                    command.user_id, command.idempotency_key, command.request_hash, order.id, now
+                )
+            saga_flow.start(uow, order, saga)
+            await uow.commit()
+    except IntegrityError:
+        if not command.idempotency_key:
+            raise
+        async with new_uow() as uow:  # the key's row appeared between our check and our insert
+            if replay := await _replay(uow, command):
+                return replay
+        raise
+    log.info("order.placed", order_id=order.id, total=str(order.total), lines=len(order.lines))
+    return order
+
+
+async def _replay(uow: UnitOfWork, command: PlaceOrder) -> Order | None:
+    assert command.idempotency_key
+    found = await IdempotencyRepository(uow.session).find(command.user_id, command.idempotency_key)
+    if found is None:
+        return None
+    request_hash, order_id = found
+    if request_hash != command.request_hash:
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"
+        )
+    order = await OrderRepository(uow.session).get(order_id)
+    assert order is not None  # the key row references the order
+    log.info("order.replayed", order_id=order_id)
+    return order.as_placed()
+
+
+def visible_to(principal: Principal, order: Order | None) -> Order:
+    """The order if the caller owns it or is an admin. Anyone else learns nothing: 404."""
+    if order is None or not (principal.is_admin or order.user_id == principal.user_id):
+        raise NotFound("order not found")
+    return order
+
+
+async def cancel_order(uow: UnitOfWork, order_id: str, principal: Principal) -> Order:
+    """PENDING or CONFIRMED -> CANCELLED `cancelled_by_user`; refund if paid, release the stock."""
+    order = visible_to(principal, await OrderRepository(uow.session).get(order_id, for_update=True))
+    if not order.can_cancel:
+        raise Conflict(f"the order is already {order.status.value}", code="order_not_cancellable")
+    saga = await SagaRepository(uow.session).for_order(order_id, for_update=True)
+    assert saga is not None  # created in the same transaction as the order
+    await saga_flow.cancel(
+        uow,
+        order,
+        saga,
+        reason="cancelled_by_user",
+        now=datetime.now(UTC),
+        refund=saga.payment_id is not None,
+    )
+    return order
