@@ -1,0 +1,260 @@
+"""HTTP in: the order API (the gateway maps /api/orders to /orders)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from msashop.chassis.auth import AdminUser, CurrentUser
+from msashop.chassis.dependencies import Client, PageNumber, PageSize, Uow, get_service
+from msashop.services.order.config import OrderSettings
+from msashop.services.order.db import OrderRepository, SagaRepository
+from msashop.services.order.domain import MAX_LINES, MAX_QUANTITY, Order, OrderStatus, ShippingAddress
+from msashop.services.order.handlers import orders
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Strict(BaseModel):
+    # The client names products and quantities; prices, totals and statuses are ours to set.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemIn(Strict):
+    product_id: Id
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class PaymentIn(Strict):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class AddressIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Za-z]{2}$")
+
+
+class PlaceOrderIn(Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_LINES)
+    payment: PaymentIn
+    shipping_address: AddressIn
+
+
+class LineOut(BaseModel):
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: float
+    line_total: float
+
+
+class AddressOut(BaseModel):
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    user_id: str
+    status: OrderStatus
+    status_reason: str | None
+    items: list[LineOut]
+    total: float
+    currency: str
+    shipping_address: AddressOut
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, o: Order) -> OrderOut:
+        a = o.shipping_address
+        return cls(
+            id=o.id,
+            user_id=o.user_id,
+            status=o.status,
+            status_reason=o.status_reason,
+            items=[
+                LineOut(
+                    product_id=line.product_id,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=float(line.unit_price),
+                    line_total=float(line.line_total),
+                )
+                for line in o.lines
+            ],
+            total=float(o.total),
+            currency=o.currency,
+            shipping_address=AddressOut(
+                name=a.name,
+                line1=a.line1,
+                line2=a.line2,
+                city=a.city,
+                postal_code=a.postal_code,
+                country=a.country,
+            ),
+            created_at=o.created_at,
+            updated_at=o.updated_at,
+        )
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class StatusTotals(BaseModel):
+    count: int
+    revenue: float
+
+
+class DayTotals(BaseModel):
+    day: str
+    count: int
+    revenue: float  # of the day's orders that are CONFIRMED
+
+
+class Analytics(BaseModel):
+    by_status: dict[str, StatusTotals]
+    by_day: list[DayTotals]
+
+
+class StepOut(BaseModel):
+    name: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+class SagaOut(BaseModel):
+    saga_id: str
+    order_id: str
+    status: str
+    steps: list[StepOut]
+
+
+def request_hash(body: PlaceOrderIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post("", response_model=OrderOut, status_code=202)
+async def place_order(
+    body: PlaceOrderIn,
+    user: CurrentUser,
+    client: Client,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> OrderOut:
+    service = get_service(request)
+    address = body.shipping_address
+    command = orders.PlaceOrder(
+        user_id=user.user_id,
+        items=[(item.product_id, item.quantity) for item in body.items],
+        shipping_address=ShippingAddress(
+            name=address.name,
+            line1=address.line1,
+            line2=address.line2,
+            city=address.city,
+            postal_code=address.postal_code,
+            country=address.country.upper(),
+        ),
+        payment_token=body.payment.token,
+        request_hash=request_hash(body),
+        idempotency_key=idempotency_key,
+    )
+    settings = service.settings
+    assert isinstance(settings, OrderSettings)
+    timeout = timedelta(seconds=settings.saga_timeout_seconds)
+    order = await orders.place_order(service.unit_of_work, client, command, saga_timeout=timeout)
+    return OrderOut.of(order)
+
+
+@router.get("", response_model=OrderPage)
+async def list_my_orders(
+    uow: Uow,
+    user: CurrentUser,
+    status: OrderStatus | None = None,
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
+) -> OrderPage:
+    async with uow:
+        found, total = await OrderRepository(uow.session).list_for_user(
+            user.user_id, status=status, page=page, page_size=page_size
+        )
+    return OrderPage(items=[OrderOut.of(o) for o in found], total=total, page=page, page_size=page_size)
+
+
+# Declared before /{order_id} so "analytics" is never taken for an order id.
+@router.get("/analytics", response_model=Analytics)
+async def analytics(uow: Uow, _: AdminUser) -> Analytics:
+    async with uow:
+        repo = OrderRepository(uow.session)
+        by_status = await repo.totals_by_status()
+        by_day = await repo.totals_by_day()
+    empty: dict[str, Any] = {"count": 0, "revenue": 0.0}
+    return Analytics(
+        by_status={
+            s.value: StatusTotals(count=by_status[s][0], revenue=float(by_status[s][1]))
+            if s in by_status
+            else StatusTotals(**empty)
+            for s in OrderStatus
+        },
+        by_day=[DayTotals(day=day, count=count, revenue=float(revenue)) for day, count, revenue in by_day],
+    )
+
+
+@router.get("/{order_id}", response_model=OrderOut)
+async def get_order(order_id: str, uow: Uow, user: CurrentUser) -> OrderOut:
+    async with uow:
+        order = orders.visible_to(user, await OrderRepository(uow.session).get(order_id))
+    return OrderOut.of(order)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut, status_code=202)
+async def cancel_order(order_id: str, uow: Uow, user: CurrentUser) -> OrderOut:
+    async with uow:
+        order = await orders.cancel_order(uow, order_id, user)
+        await uow.commit()
+    return OrderOut.of(order)
+
+
+@router.get("/{order_id}/saga", response_model=SagaOut)
+async def get_saga(order_id: str, uow: Uow, user: CurrentUser) -> SagaOut:
+    async with uow:
+        orders.visible_to(user, await OrderRepository(uow.session).get(order_id))
+        saga = await SagaRepository(uow.session).for_order(order_id)
+    assert saga is not None  # every order is stored with its saga
+    return SagaOut(
+        saga_id=saga.id,
+        order_id=saga.order_id,
+        status=saga.status.value,
+        steps=[
+            StepOut(
+                name=s.name.value,
+                status=s.status.value,
+                started_at=s.started_at,
+                finished_at=s.finished_at,
+                error=s.error,
+            )
+            for s in saga.steps
+        ],
+    )
