@@ -1,0 +1,152 @@
+"""An order service on a temporary SQLite file, an in-memory bus and a small fake product service.
+
+`Shop` drives it: place orders through the API, answer the saga's commands by publishing the
+replies inventory and payment would, and read what the service queued on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from msashop.chassis.bus.memory import InMemoryBus
+from msashop.chassis.service import Service
+from msashop.chassis.signing import SigningKey
+from msashop.contracts.envelope import Envelope, wrap
+from msashop.contracts.events import Payload
+from msashop.services.order.config import OrderSettings
+from msashop.services.order.main import create_service
+
+PRODUCTS = {
+    "p-mouse": {"id": "p-mouse", "name": "Mouse", "price": 19.99, "currency": "USD"},
+    "p-pen": {"id": "p-pen", "name": "Pen", "price": 0.1, "currency": "USD"},
+}
+
+
+@dataclass
+class FakeProducts:
+    """Answers GET /products/batch like the product service; `down` makes it answer 503."""
+
+    url: str = ""
+    down: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    async def batch(self, request: web.Request) -> web.Response:
+        self.calls.append(request.query.get("ids", ""))
+        if self.down:
+            return web.json_response({"error": {"code": "unavailable", "message": "down"}}, status=503)
+        ids = request.query.get("ids", "").split(",")
+        return web.json_response([PRODUCTS[i] for i in ids if i in PRODUCTS])
+
+
+def address() -> dict[str, str]:
+    return {"name": "Ada", "line1": "1 Loop St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}
+
+
+def order_body(*items: tuple[str, int], token: str = "tok_visa") -> dict[str, Any]:
+    lines = items or (("p-mouse", 2),)
+    return {
+        "items": [{"product_id": p, "quantity": q} for p, q in lines],
+        "payment": {"token": token},
+        "shipping_address": address(),
+    }
+
+
+@dataclass
+class Shop:
+    service: Service
+    bus: InMemoryBus
+    http: httpx.AsyncClient
+    key: SigningKey
+    products: FakeProducts
+
+    def auth(self, user_id: str = "u1", *roles: str) -> dict[str, str]:
+        token, _ = self.key.access_token(user_id, roles or ("customer",))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def place(
+        self, body: dict[str, Any] | None = None, *, user: str = "u1", key: str | None = None
+    ) -> httpx.Response:
+        headers = self.auth(user)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.http.post("/orders", json=body or order_body(), headers=headers)
+
+    async def place_ok(self, body: dict[str, Any] | None = None, *, user: str = "u1") -> dict[str, Any]:
+        response = await self.place(body, user=user)
+        assert response.status_code == 202, response.text
+        await self.settle()
+        return response.json()
+
+    async def order(self, order_id: str, user: str = "u1") -> dict[str, Any]:
+        response = await self.http.get(f"/orders/{order_id}", headers=self.auth(user))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def saga(self, order_id: str, user: str = "u1") -> dict[str, Any]:
+        response = await self.http.get(f"/orders/{order_id}/saga", headers=self.auth(user))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def reply(self, payload: Payload, *, source: str = "test", event_id: str | None = None) -> None:
+        """What inventory or payment would answer, delivered to the order service's handlers."""
+        order_id = str(payload.model_dump()["order_id"])
+        await self.bus.publish(wrap(payload, source=source, key=order_id, event_id=event_id))
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until the relay has put every queued message on the bus."""
+        assert self.service.relay is not None
+        for _ in range(200):
+            if await self.service.relay.pending() == 0:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the outbox did not drain")
+        assert self.bus.failures == [], self.bus.failures
+
+    def sent(self, subject: str, order_id: str) -> list[Envelope]:
+        return [e for e in self.bus.published if e.type == subject and e.key == order_id]
+
+
+@pytest.fixture
+async def products() -> AsyncIterator[FakeProducts]:
+    fake = FakeProducts()
+    app = web.Application()
+    app.router.add_get("/products/batch", fake.batch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, products: FakeProducts) -> OrderSettings:
+    # The service finds the product service through the port map, as under the supervisor.
+    (tmp_path / "ports.json").write_text(json.dumps({"product": products.url}))
+    return OrderSettings.load("order", data_dir=tmp_path, saga_sweep_seconds=3600)
+
+
+@pytest.fixture
+async def shop(settings: OrderSettings, products: FakeProducts) -> AsyncIterator[Shop]:
+    bus = InMemoryBus()
+    service = create_service(settings, bus=bus)
+    key = SigningKey.generate()
+    service.verifier.set_jwks(key.jwks())
+    service.verifier.fetch_jwks = None
+    async with service.app.router.lifespan_context(service.app):
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://order") as http:
+            yield Shop(service, bus, http, key, products)
