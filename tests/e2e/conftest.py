@@ -1,0 +1,326 @@
+"""The whole platform, started once per session by the same supervisor users run (`msashop up`).
+
+Tests talk to it only through the gateway, as CONTRACT.md describes; `ShopClient` holds the few
+helpers every scenario needs (register and log in, place an order, wait for its end state).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+ADMIN_EMAIL = "admin@msashop.local"
+ADMIN_PASSWORD = "E2e-admin-" + uuid.uuid4().hex[:12]
+STARTUP_SECONDS = 120
+STOP_SECONDS = 20
+TERMINAL = ("CONFIRMED", "CANCELLED")
+ADDRESS = {
+    "name": "E2E Buyer",
+    "line1": "1 Test Street",
+    "city": "Seoul",
+    "postal_code": "04524",
+    "country": "KR",
+}
+
+
+class Platform:
+    """One `msashop up` process tree on a private port and data dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.log_path = root / "supervisor.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.starts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.data_dir / "ports.json"
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.starts += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MSASHOP_")}
+        env["MSASHOP_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+        # Rate limits would throttle the tests' polling and the load scenario; CONTRACT: nothing else changes.
+        env["MSASHOP_RATE_LIMITS"] = "off"
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start {self.starts} on port {self.port} =====\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "msashop",
+                    "up",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                cwd=self.root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: a leftover tree can be cleaned up
+            )
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + STARTUP_SECONDS
+        last: object = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.fail(f"msashop up exited with {self.process.returncode} before it was healthy")
+            try:
+                response = httpx.get(f"{self.base_url}/health", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text[:300]}"
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.5)
+        self.fail(f"GET /health not 200 after {STARTUP_SECONDS} s; last answer: {last}")
+
+    def stop(self) -> int | None:
+        """SIGTERM, as a user's Ctrl-C would; the exit code, or None if it did not stop in time."""
+        if self.process is None:
+            return 0
+        process, self.process = self.process, None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            return None
+
+    def tail(self, lines: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no supervisor output)"
+
+    def fail(self, reason: str) -> None:
+        self.stop()
+        pytest.fail(f"{reason}\n--- last lines of the supervisor output ---\n{self.tail()}", pytrace=False)
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    token: str
+    refresh_token: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ShopClient:
+    """HTTP helpers against the gateway of the platform under test."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.admin_password = ADMIN_PASSWORD
+        self._admin_token: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.platform.base_url
+
+    def request(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    # --- users ----------------------------------------------------------------------------------
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        response = self.post("/api/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, f"login {email}: {response.status_code} {response.text}"
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    def register_and_login(self, name: str = "E2E Buyer") -> User:
+        email = f"e2e-{uuid.uuid4().hex[:12]}@example.com"
+        password = "E2e-pass-" + uuid.uuid4().hex[:10]
+        response = self.post("/api/auth/register", json={"email": email, "password": password, "name": name})
+        assert response.status_code == 201, f"register: {response.status_code} {response.text}"
+        tokens = self.login(email, password)
+        token = tokens["access_token"]
+        return User(
+            id=response.json()["id"],
+            email=email,
+            password=password,
+            token=token,
+            refresh_token=tokens.get("refresh_token", ""),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def admin_token(self) -> str:
+        if self._admin_token is None:
+            self._admin_token = self.login(ADMIN_EMAIL, self.admin_password)["access_token"]
+        return self._admin_token
+
+    # --- catalog and stock ------------------------------------------------------------------------
+    def products(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            response = self.get("/api/products", params={"page": page, "page_size": 100})
+            assert response.status_code == 200, f"products: {response.status_code} {response.text}"
+            body = response.json()
+            items += body["items"]
+            if len(items) >= body["total"] or not body["items"]:
+                return items
+            page += 1
+
+    def inventory(self, product_id: str) -> dict[str, Any]:
+        response = self.get(f"/api/inventory/{product_id}")
+        assert response.status_code == 200, f"inventory {product_id}: {response.status_code} {response.text}"
+        stock: dict[str, Any] = response.json()
+        return stock
+
+    def products_in_stock(self, count: int, at_least: int = 20) -> list[dict[str, Any]]:
+        """`count` catalog products with at least `at_least` available, with their stock now."""
+        chosen = []
+        for product in self.products():
+            stock = self.inventory(product["id"])
+            if stock["available"] >= at_least:
+                chosen.append({**product, "stock": stock})
+                if len(chosen) == count:
+                    return chosen
+        raise AssertionError(f"fewer than {count} products with {at_least} in stock")
+
+    def wait_for_stock(
+        self, product_id: str, available: int, reserved: int, within: float = 5.0
+    ) -> dict[str, Any]:
+        """Poll until the stock reads as expected (reads may trail the order status a little)."""
+        deadline = time.monotonic() + within
+        while True:
+            stock = self.inventory(product_id)
+            if (stock["available"], stock["reserved"]) == (
+                available,
+                reserved,
+            ) or time.monotonic() > deadline:
+                return stock
+            time.sleep(0.2)
+
+    # --- orders -----------------------------------------------------------------------------------
+    def order_body(self, items: list[tuple[str, int]], payment_token: str = "tok_visa") -> dict[str, Any]:
+        return {
+            "items": [{"product_id": pid, "quantity": qty} for pid, qty in items],
+            "payment": {"token": payment_token},
+            "shipping_address": ADDRESS,
+        }
+
+    def place_order(
+        self,
+        token: str,
+        items: list[tuple[str, int]],
+        payment_token: str = "tok_visa",
+        key: str | None = None,
+    ) -> httpx.Response:
+        return self.post(
+            "/api/orders",
+            token=token,
+            json=self.order_body(items, payment_token),
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
+
+    def checkout(
+        self, token: str, items: list[tuple[str, int]], payment_token: str = "tok_visa"
+    ) -> dict[str, Any]:
+        """Place an order, expect 202 PENDING, and return its end state."""
+        response = self.place_order(token, items, payment_token)
+        assert response.status_code == 202, f"POST /api/orders: {response.status_code} {response.text}"
+        assert response.json()["status"] == "PENDING", response.text
+        return self.wait_for_status(response.json()["id"], token)
+
+    def wait_for_status(
+        self, order_id: str, token: str, until: tuple[str, ...] = TERMINAL, within: float = 60.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        last: object = None
+        while time.monotonic() < deadline:
+            response = self.get(f"/api/orders/{order_id}", token=token)
+            if response.status_code == 200:
+                last = response.json()
+                if last["status"] in until:  # type: ignore[index]
+                    return last  # type: ignore[return-value]
+            else:
+                last = f"{response.status_code} {response.text[:300]}"
+            time.sleep(0.25)
+        raise AssertionError(f"order {order_id} not in {until} after {within} s; last answer: {last}")
+
+    def notifications(self, token: str) -> list[dict[str, Any]]:
+        response = self.get("/api/notifications", token=token)
+        assert response.status_code == 200, f"notifications: {response.status_code} {response.text}"
+        body = response.json()
+        assert isinstance(body, list), f"CONTRACT: GET /api/notifications is a list, got {body!r}"
+        return body
+
+    def wait_for_notification(
+        self, token: str, order_id: str, kind: str, within: float = 5.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        seen: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            seen = self.notifications(token)
+            for note in seen:
+                if note.get("order_id") == order_id and note.get("type") == kind:
+                    return note
+            time.sleep(0.2)
+        raise AssertionError(f"no {kind} notification for {order_id} within {within} s; have {seen}")
+
+    def payments(self, order_id: str, token: str) -> list[dict[str, Any]]:
+        response = self.get("/api/payments", token=token, params={"order_id": order_id})
+        assert response.status_code == 200, f"payments: {response.status_code} {response.text}"
+        body = response.json()
+        assert isinstance(body, list), f"CONTRACT: GET /api/payments is a list, got {body!r}"
+        return body
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    platform = Platform(tmp_path_factory.mktemp("platform"))
+    platform.start()
+    yield platform
+    code = platform.stop()
+    assert code == 0, f"msashop up exited with {code} after SIGTERM\n{platform.tail()}"
+
+
+@pytest.fixture(scope="session")
+def shop(platform: Platform) -> ShopClient:
+    return ShopClient(platform)
+
+
+@pytest.fixture
+def buyer(shop: ShopClient) -> User:
+    return shop.register_and_login()

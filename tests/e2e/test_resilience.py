@@ -1,0 +1,122 @@
+"""The platform survives a crashed service and a full restart without losing orders or data.
+
+This module runs last (file order): the restart test leaves the shared platform running again,
+on a new gateway port, so a test after it would still work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, Platform, ShopClient, User
+
+pytestmark = pytest.mark.e2e
+
+CONTRACT_SMOKE = Path("/work/shared/tools/contract_smoke.py")
+
+
+def service_pids(platform: Platform, name: str) -> list[int]:
+    """Pids of `msashop serve <name>` processes of this platform (matched by the port it was given)."""
+    port = urlparse(json.loads(platform.ports_file.read_text())[name]).port
+    wanted = f"MSASHOP_{name.upper()}_PORT={port}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"serve" not in argv or name.encode() not in argv or b"msashop" not in argv:
+                continue
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return pids
+
+
+def place_until_accepted(
+    shop: ShopClient, user: User, items: list[tuple[str, int]], within: float = 60
+) -> str:
+    """Retry with the same Idempotency-Key while the order service is down, as a client should."""
+    key = uuid.uuid4().hex
+    deadline = time.monotonic() + within
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = shop.place_order(user.token, items, key=key)
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        else:
+            if response.status_code == 202:
+                order_id: str = response.json()["id"]
+                return order_id
+            last = f"{response.status_code} {response.text[:200]}"
+            assert response.status_code in (502, 503, 504), last
+        time.sleep(0.5)
+    raise AssertionError(f"order not accepted within {within} s; last answer: {last}")
+
+
+def test_contract_smoke_passes(shop: ShopClient) -> None:
+    if not CONTRACT_SMOKE.exists():
+        pytest.skip(f"{CONTRACT_SMOKE} is not on this machine")
+    result = subprocess.run(
+        [sys.executable, str(CONTRACT_SMOKE), shop.base_url, "--admin-password", ADMIN_PASSWORD],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_killed_order_service_is_restarted_and_no_order_is_lost(shop: ShopClient, platform: Platform) -> None:
+    buyer = shop.register_and_login("Crash Buyer")
+    products = shop.products_in_stock(2)
+    [victim] = service_pids(platform, "order")
+
+    order_ids = []
+    for n in range(10):
+        if n == 5:
+            os.kill(victim, signal.SIGKILL)
+        order_ids.append(place_until_accepted(shop, buyer, [(products[n % 2]["id"], 1)]))
+
+    deadline = time.monotonic() + 30
+    while not (pids := service_pids(platform, "order")) or victim in pids:
+        assert time.monotonic() < deadline, "the supervisor did not restart the order service"
+        time.sleep(0.5)
+    finals = [shop.wait_for_status(oid, buyer.token, within=60) for oid in order_ids]
+    assert all(f["status"] in ("CONFIRMED", "CANCELLED") for f in finals)
+    assert len(set(order_ids)) == 10
+    assert shop.checkout(buyer.token, [(products[0]["id"], 1)])["status"] == "CONFIRMED"
+
+
+def test_restart_keeps_users_orders_and_catalog(shop: ShopClient, platform: Platform) -> None:
+    buyer = shop.register_and_login("Returning Buyer")
+    [product] = shop.products_in_stock(1)
+    order = shop.checkout(buyer.token, [(product["id"], 1)])
+    catalog = sorted(shop.products(), key=lambda p: p["id"])
+    stock = shop.inventory(product["id"])
+
+    code = platform.stop()
+    assert code == 0, f"msashop up exited with {code} after SIGTERM\n{platform.tail()}"
+    platform.start()
+
+    tokens = shop.login(buyer.email, buyer.password)
+    me = shop.get("/api/users/me", token=tokens["access_token"]).json()
+    assert (me["id"], me["email"]) == (buyer.id, buyer.email)
+    again = shop.get(f"/api/orders/{order['id']}", token=tokens["access_token"])
+    assert again.status_code == 200, again.text
+    for field in ("id", "status", "status_reason", "items", "total", "currency", "created_at"):
+        assert again.json()[field] == order[field], field
+    assert sorted(shop.products(), key=lambda p: p["id"]) == catalog
+    assert shop.inventory(product["id"]) == stock
