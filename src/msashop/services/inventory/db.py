@@ -8,6 +8,7 @@ SQLite ignores the clause: it already lets one writer in at a time (BEGIN IMMEDI
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,11 +39,11 @@ reservations = sa.Table(
 )
 
 
-def _to_stock(row: sa.Row) -> Stock:
+def _to_stock(row: sa.Row[Any]) -> Stock:
     return Stock(product_id=row.product_id, available=row.available, reserved=row.reserved)
 
 
-def _to_reservation(row: sa.Row) -> Reservation:
+def _to_reservation(row: sa.Row[Any]) -> Reservation:
     return Reservation(
         order_id=row.order_id,
         status=ReservationStatus(row.status),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +63,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _to_notification(row: sa.Row) -> Notification:
+def _to_notification(row: sa.Row[Any]) -> Notification:
     return Notification(
         id=row.id,
         user_id=row.user_id,
@@ -84,11 +85,12 @@ class NotificationRepository:
 
     async def save_recipient(self, recipient: Recipient) -> None:
         values = {"email": recipient.email, "name": recipient.name, "updated_at": datetime.now(UTC)}
-        changed = await self.session.execute(
-            sa.update(users).where(users.c.id == recipient.user_id).values(**values)
-        )
-        if changed.rowcount == 0:
+        if await self.get_recipient(recipient.user_id) is None:
             await self.session.execute(sa.insert(users).values(id=recipient.user_id, **values))
+        else:
+            await self.session.execute(
+                sa.update(users).where(users.c.id == recipient.user_id).values(**values)
+            )
 
     async def exists(self, *, user_id: str, type: NotificationType, order_id: str | None) -> bool:
         where = [notifications.c.type == type.value]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _to_payment(row: sa.Row) -> Payment:
+def _to_payment(row: sa.Row[Any]) -> Payment:
     return Payment(
         id=row.id,
         order_id=row.order_id,
