@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -161,7 +162,7 @@ class OrderRepository:
         )
         return [(str(d), int(count), money(revenue or 0)) for d, count, revenue in rows]
 
-    async def _with_lines(self, rows: list[Any]) -> list[Order]:
+    async def _with_lines(self, rows: Sequence[Any]) -> list[Order]:
         if not rows:
             return []
         ids = [row.id for row in rows]
