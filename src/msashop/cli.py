@@ -35,7 +35,7 @@ def up(
     import asyncio
 
     from msashop.supervisor.config import ConfigError, load_config
-    from msashop.supervisor.console import stderr_console
+    from msashop.supervisor.console import print_error
     from msashop.supervisor.platform import Platform, UpOptions
 
     try:
@@ -43,7 +43,7 @@ def up(
         names = tuple(n.strip() for item in only or [] for n in item.split(",") if n.strip())
         platform = Platform(UpOptions(data_dir=data_dir, port=port, config=settings, only=names or None))
     except (ConfigError, ValueError) as exc:
-        stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(str(exc))
         raise typer.Exit(2) from None
     raise typer.Exit(asyncio.run(platform.run()))
 

@@ -63,6 +63,12 @@ class PlatformConsole:
             text.append("  back after a restart", style="yellow")
         self.console.print(text)
 
+    def stopped(self, name: str, seconds: float) -> None:
+        text = Text("  ■ ", style="dim")
+        text.append(f"{name:<{self.width}}", style=self.colours.get(name, "white"))
+        text.append(f"  stopped ({seconds:.1f} s)", style="dim")
+        self.console.print(text)
+
     def warn(self, message: str) -> None:
         self.console.print(Text(f"! {message}", style="yellow"))
 
@@ -102,5 +108,7 @@ class PlatformConsole:
         self.console.print(table)
 
 
-def stderr_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+def print_error(message: str) -> None:
+    """One line on stderr; plain Text, so "[bus]" in a message is not taken for markup."""
+    console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error: ", "bold red"), message))

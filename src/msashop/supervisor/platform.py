@@ -247,7 +247,9 @@ class Platform:
         """Gateway first, then services in reverse start order, then valkey and nats."""
         deadline = time.monotonic() + SHUTDOWN_BUDGET
         for child in reversed(self.children):
+            began = time.monotonic()
             await child.stop(deadline)
+            self.console.stopped(child.name, time.monotonic() - began)
         self.children.clear()
         if self._wrote_port_map:  # never another supervisor's
             remove_port_map(self.ports_file)

@@ -1,0 +1,144 @@
+"""`msashop up` as a real process tree: infrastructure, a service, restarts, shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.supervisor.platform_process import (
+    RunningPlatform,
+    alive,
+    descendants,
+    http_status,
+    start_platform,
+)
+
+STARTUP = 90.0  # generous: CI machines run the other suites in parallel
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    running = start_platform(tmp_path_factory.mktemp("up"), only="product")
+    try:
+        running.wait_for_output("msashop is up", within=STARTUP)
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.stop()
+
+
+def test_product_is_ready_behind_the_port_map(platform: RunningPlatform) -> None:
+    urls = platform.port_map()
+    assert list(urls) == ["product"]
+    assert urls["product"].startswith("http://127.0.0.1:")
+    assert http_status(f"{urls['product']}/ready") == 200
+    assert "✓ product" in platform.output
+    for sub in ("db", "logs", "nats", "valkey"):
+        assert (platform.data_dir / sub).is_dir()
+    assert (platform.data_dir / "db" / "product.sqlite").exists()
+
+
+def test_child_output_is_prefixed_on_console_and_raw_in_the_log_file(platform: RunningPlatform) -> None:
+    assert any(line.startswith("product │ service.started port=") for line in platform.output.splitlines())
+    log = (platform.data_dir / "logs" / "product.log").read_text()
+    assert '"event": "service.started"' in log
+    assert (platform.data_dir / "logs" / "nats.log").read_text()
+
+
+def test_status_lists_each_service_and_exits_zero_when_all_are_ready(platform: RunningPlatform) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "msashop", "status", "--data-dir", str(platform.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "product" in result.stdout and "up" in result.stdout
+
+
+def test_a_second_supervisor_on_the_same_data_dir_is_refused(platform: RunningPlatform) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "msashop", "up", "--data-dir", str(platform.data_dir),
+         "--port", str(platform.port + 1), "--only", "product"],
+        capture_output=True, text=True, timeout=60, cwd=platform.cwd,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "already using" in result.stdout
+    assert platform.port_map()  # the running platform's map is untouched
+
+
+def test_a_killed_service_is_restarted_and_healthy_again(platform: RunningPlatform) -> None:
+    before = platform.service_pid("product")
+    os.kill(before, signal.SIGKILL)
+    platform.wait_for_output("product exited with -9, restarting in 1 s", within=10)
+    platform.wait_for_output("back after a restart", within=STARTUP)
+    after = platform.service_pid("product")
+    assert after != before
+    assert http_status(f"{platform.port_map()['product']}/ready") == 200
+
+
+def test_sigterm_stops_every_child_and_exits_zero(tmp_path: Path) -> None:
+    running = start_platform(tmp_path, only="product")
+    running.wait_for_output("msashop is up", within=STARTUP)
+    children = descendants(running.process.pid)
+    assert len(children) >= 3  # nats, valkey, product
+    code, seconds = running.stop(signal.SIGTERM)
+    assert code == 0, running.output
+    assert seconds < 20
+    time.sleep(0.5)  # let init reap the orphans' zombies, if any
+    assert [pid for pid in children if alive(pid)] == []
+    assert not (running.data_dir / "ports.json").exists()
+    # Services before the token store, the broker last.
+    stops = [line.split()[1] for line in running.output.splitlines() if line.strip().startswith("■")]
+    assert stops == ["product", "valkey", "nats"]
+
+
+def test_children_die_with_a_supervisor_killed_hard(tmp_path: Path) -> None:
+    running = start_platform(tmp_path, only="product")
+    running.wait_for_output("msashop is up", within=STARTUP)
+    children = descendants(running.process.pid)
+    running.process.kill()
+    running.process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_gateway_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "msashop", "up", "--data-dir", str(tmp_path / "data"),
+             "--port", str(port), "--only", "product,gateway"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stdout
+    assert "--port" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_bad_config_file_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[bus]\nurl = "amqp://127.0.0.1:5672"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "msashop", "up", "--data-dir", str(tmp_path / "data"),
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "[bus] url" in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from msashop.supervisor.config import PlatformConfig
+from msashop.supervisor.launch import (
+    ADMIN_MARKER,
+    START_ORDER,
+    Wiring,
+    admin_password,
+    child_env,
+    select,
+)
+
+WIRING = Wiring(
+    data_dir=Path("/data"),
+    ports_file=Path("/data/ports.json"),
+    bus_url="nats://127.0.0.1:4333",
+    store_url="redis://127.0.0.1:6390/0",
+    env="development",
+)
+
+
+def test_services_start_before_the_gateway_in_dependency_order() -> None:
+    assert START_ORDER == ("user", "product", "inventory", "payment", "notification", "order", "gateway")
+    assert select(["gateway", "product"]) == ("product", "gateway")
+    assert select(None) == START_ORDER
+    with pytest.raises(ValueError, match="unknown component"):
+        select(["shipping"])
+
+
+def test_each_child_gets_its_own_prefixed_settings() -> None:
+    env = child_env("order", 4005, WIRING, PlatformConfig(), environ={})
+    assert env == {
+        "MSASHOP_ORDER_PORT": "4005",
+        "MSASHOP_ORDER_PORTS_FILE": "/data/ports.json",
+        "MSASHOP_ORDER_DATA_DIR": "/data",
+        "MSASHOP_ORDER_BUS_URL": "nats://127.0.0.1:4333",
+        "MSASHOP_ORDER_STORE_URL": "redis://127.0.0.1:6390/0",
+        "MSASHOP_ORDER_ENV": "development",
+    }
+
+
+def test_config_database_template_goes_to_services_but_not_the_gateway() -> None:
+    config = PlatformConfig(database_url="postgresql+asyncpg://u@h:5432/msashop_{service}")
+    env = child_env("payment", 4003, WIRING, config, environ={})
+    assert env["MSASHOP_PAYMENT_DATABASE_URL"] == "postgresql+asyncpg://u@h:5432/msashop_payment"
+    assert not any(k.endswith("DATABASE_URL") for k in child_env("gateway", 8000, WIRING, config, {}))
+
+
+def test_environment_overrides_backends_but_never_the_port() -> None:
+    environ = {"MSASHOP_ORDER_BUS_URL": "nats://elsewhere:4222", "MSASHOP_ORDER_PORT": "1"}
+    env = child_env("order", 4005, WIRING, PlatformConfig(), environ)
+    assert "MSASHOP_ORDER_BUS_URL" not in env  # the inherited variable wins
+    assert env["MSASHOP_ORDER_PORT"] == "4005"
+
+
+def test_first_run_generates_an_admin_password(tmp_path: Path) -> None:
+    first = admin_password(tmp_path, environ={})
+    assert first.generated and first.value and len(first.value) >= 16
+    assert admin_password(tmp_path, environ={}).value != first.value
+
+
+def test_later_runs_leave_the_admin_alone(tmp_path: Path) -> None:
+    (tmp_path / ADMIN_MARKER).write_text("admin@msashop.local\n")
+    later = admin_password(tmp_path, environ={})
+    assert later.value is None and not later.generated
+
+
+def test_the_environment_password_always_wins(tmp_path: Path) -> None:
+    (tmp_path / ADMIN_MARKER).write_text("admin@msashop.local\n")
+    given = admin_password(tmp_path, environ={"MSASHOP_ADMIN_PASSWORD": "s3cret-pass"})
+    assert given.value == "s3cret-pass" and not given.generated
