@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from msashop.contracts.events import PaymentCaptured, StockReserved
 from msashop.services.order.db import orders
@@ -94,7 +95,12 @@ async def test_placing_needs_a_user(shop: Shop) -> None:
     assert (await shop.http.post("/orders", json=order_body())).status_code == 401
 
 
+def _orders_created() -> float:
+    return REGISTRY.get_sample_value("orders_created_total") or 0.0
+
+
 async def test_same_idempotency_key_and_body_answers_the_same_order(shop: Shop) -> None:
+    created_before = _orders_created()
     first = await shop.place(key="k-1")
     await shop.settle()
     order_id = first.json()["id"]
@@ -106,6 +112,7 @@ async def test_same_idempotency_key_and_body_answers_the_same_order(shop: Shop) 
     assert (await shop.order(order_id))["status"] == "CONFIRMED"
     assert await _order_count(shop) == 1
     assert len(shop.products.calls) == 1
+    assert _orders_created() == created_before + 1  # a replay is not a new order
 
 
 async def test_same_idempotency_key_with_another_body_is_422(shop: Shop) -> None:

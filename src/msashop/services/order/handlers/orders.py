@@ -10,6 +10,7 @@ from decimal import InvalidOperation
 from typing import Any
 
 import structlog
+from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import IntegrityError
 
 from msashop.chassis.auth import Principal
@@ -22,6 +23,11 @@ from msashop.services.order.domain import CatalogEntry, InvalidOrder, Order, Sag
 from msashop.services.order.handlers import saga as saga_flow
 
 log = structlog.get_logger()
+
+orders_created_total = Counter("orders_created_total", "Orders placed (idempotent replays not counted)")
+order_value_dollars = Histogram(
+    "order_value_dollars", "Totals of placed orders", buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 5000)
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ async def place_order(
             if replay := await _replay(uow, command):
                 return replay
         raise
+    orders_created_total.inc()
+    order_value_dollars.observe(float(order.total))
     log.info("order.placed", order_id=order.id, total=str(order.total), lines=len(order.lines))
     return order
 
