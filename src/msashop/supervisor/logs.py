@@ -10,8 +10,32 @@ from typing import Any, TextIO
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
-# Keys every service line carries; the console already says which child it came from.
-NOISE_KEYS = {"event", "level", "timestamp", "service", "version", "logger"}
+# Keys every service line carries (the console already says which child it came from) and
+# ids only worth reading in the log file.
+NOISE_KEYS = {
+    "event",
+    "level",
+    "timestamp",
+    "service",
+    "version",
+    "logger",
+    "event_id",
+    "correlation_id",
+    "request_id",
+}
+UUID = re.compile(r"^([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# uvicorn and alembic chatter around start and stop; the supervisor's own ✓ and ■ lines say it.
+BOILERPLATE = (
+    "Started server process",
+    "Waiting for application",
+    "Application startup complete",
+    "Application shutdown complete",
+    "Finished server process",
+    "Shutting down",
+    "Uvicorn running on",
+    "Context impl ",
+    "Will assume ",
+)
 MAX_CONSOLE_KEYS = 6
 MAX_VALUE_CHARS = 80
 LOUD_LEVELS = {"warning", "error", "critical", "exception"}
@@ -109,7 +133,10 @@ def compact(raw: str) -> ConsoleLine:
 
 
 def _infra_line(line: str) -> ConsoleLine:
-    """Lines of nats-server and valkey-server, with their level marker turned into a level."""
+    """Lines of nats-server and valkey-server, with their level marker turned into a level;
+    start/stop boilerplate of uvicorn and alembic is marked debug."""
+    if line.startswith(BOILERPLATE):
+        return ConsoleLine("debug", line)
     if match := NATS_LINE.match(line):
         return ConsoleLine(NATS_LEVELS[match.group(1)], match.group(2))
     if match := VALKEY_LINE.match(line):
@@ -121,6 +148,8 @@ def _infra_line(line: str) -> ConsoleLine:
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if match := UUID.match(text):
+        return match.group(1)  # enough to follow one order through the services
     if " " in text and isinstance(value, str):
         text = json.dumps(text)
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"

@@ -139,7 +139,7 @@ class SupervisedProcess:
             self.log.write(line)
             self.tail.append(line)
             shown = compact(line)
-            if not self.spec.quiet or shown.level in LOUD_LEVELS:
+            if shown.level != "debug" and (not self.spec.quiet or shown.level in LOUD_LEVELS):
                 self.console.child_line(self.name, shown)
 
     async def wait_healthy(self, within: float, max_exits: int = 3) -> float:

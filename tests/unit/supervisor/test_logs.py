@@ -39,8 +39,8 @@ def test_an_exception_shows_its_last_line_only() -> None:
 
 
 def test_plain_text_passes_through() -> None:
-    assert compact("Uvicorn running on http://127.0.0.1:4001\n") == ConsoleLine(
-        "", "Uvicorn running on http://127.0.0.1:4001"
+    assert compact("Running upgrade  -> 0001, products\n") == ConsoleLine(
+        "", "Running upgrade  -> 0001, products"
     )
     assert compact("{not json") == ConsoleLine("", "{not json")
 
@@ -73,3 +73,23 @@ def test_log_file_appends_across_restarts(tmp_path: Path) -> None:
         log.write(text)
         log.close()
     assert (tmp_path / "user.log").read_text() == "first\nsecond\n"
+
+
+def test_ids_stay_in_the_file_and_uuids_are_shortened_on_the_console() -> None:
+    raw = json.dumps(
+        {
+            "event": "stock.reserved",
+            "level": "info",
+            "order_id": "39468057-a3aa-4748-8bbb-0014f63c3ed3",
+            "event_id": "0170bb69251356789fef2871231a98d2",
+            "correlation_id": "39468057-a3aa-4748-8bbb-0014f63c3ed3",
+            "request_id": "6031a418a20c44088bbf25fc4f1383c2",
+        }
+    )
+    assert compact(raw) == ConsoleLine("info", "stock.reserved order_id=39468057")
+
+
+def test_server_start_and_stop_chatter_is_marked_debug() -> None:
+    for line in ("Waiting for application startup.", "Context impl SQLiteImpl.", "Uvicorn running on x"):
+        assert compact(line).level == "debug"
+    assert compact("Running upgrade  -> 0001, users").level == ""
