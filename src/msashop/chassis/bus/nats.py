@@ -23,6 +23,7 @@ log = structlog.get_logger()
 STREAM = "MSASHOP"
 PREFIX = "msashop."
 MAX_REDELIVERY_DELAY = 30.0
+CLOSE_GRACE_SECONDS = 4.0
 
 
 def redelivery_delay(attempt: int) -> float:
@@ -38,6 +39,7 @@ class NatsJetStreamBus:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     async def connect(self) -> None:
         self._nc = await nats.connect(
@@ -61,14 +63,20 @@ class NatsJetStreamBus:
             await self._js.stream_info(self.stream)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Consumers stop fetching and finish the message in hand (a fetch waits at most 1 s);
+        # only one stuck in a handler is cancelled. No drain(): with pull subscriptions it can
+        # wait out its 30 s timeout, longer than the supervisor grants a stopping service.
+        self._closing = True
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_GRACE_SECONDS)
+            for task in stuck:
+                task.cancel()
+            for task in stuck:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._tasks.clear()
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+            await self._nc.close()
 
     async def ping(self) -> None:
         if self._nc is None or not self._nc.is_connected:
@@ -96,7 +104,7 @@ class NatsJetStreamBus:
     async def _consume(
         self, sub: JetStreamContext.PullSubscription, handler: MessageHandler, durable: str
     ) -> None:
-        while True:
+        while not self._closing:
             try:
                 messages = await sub.fetch(batch=20, timeout=1)
             except (NatsTimeout, TimeoutError):
@@ -108,6 +116,10 @@ class NatsJetStreamBus:
                 await asyncio.sleep(1)
                 continue
             for msg in messages:
+                if self._closing:  # hand the rest back now rather than after the ack wait
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                    continue
                 await self._handle(msg, handler, durable)
 
     async def _handle(self, msg: Msg, handler: MessageHandler, durable: str) -> None:
