@@ -179,3 +179,28 @@ async def test_round_trip_on_the_machines_nats_with_a_private_stream() -> None:
         with contextlib.suppress(NotFoundError):  # connect failed before creating it
             await admin.jetstream().delete_stream(stream)
         await admin.close()
+
+
+async def test_close_is_prompt_and_lets_the_message_in_hand_finish(
+    bus_factory: Callable[[], NatsJetStreamBus],
+) -> None:
+    bus = bus_factory()
+    await bus.connect()
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(envelope: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.set()
+
+    await bus.subscribe("test.slow", "group-a", slow)
+    await bus.subscribe("test.idle", "group-a", Collector())
+    await bus.publish(message("test.slow"))
+    await asyncio.wait_for(started.wait(), timeout=5)
+
+    loop = asyncio.get_running_loop()
+    begun = loop.time()
+    await asyncio.wait_for(bus.close(), timeout=10)
+
+    assert loop.time() - begun < 3, "a service must stop well within the supervisor's grace period"
+    assert finished.is_set()
