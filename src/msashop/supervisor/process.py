@@ -208,7 +208,7 @@ class SupervisedProcess:
             try:
                 await asyncio.wait_for(proc.wait(), timeout=wait)
             except TimeoutError:
-                self.console.warn(f"{self.name} did not stop within {wait:.0f} s, killing it")
+                self.console.warn(f"{self.name} did not stop within {wait:.1f} s, killing it")
                 self._signal(proc, signal.SIGKILL)
                 await proc.wait()
         if self._reader is not None:

@@ -97,7 +97,7 @@ class RunningPlatform:
 
 
 def start_platform(
-    tmp_path: Path, only: str, *, port: int | None = None, extra_env: dict[str, str] | None = None
+    tmp_path: Path, only: str | None, *, port: int | None = None, extra_env: dict[str, str] | None = None
 ) -> RunningPlatform:
     port = port or free_port()
     data_dir = tmp_path / "data"
@@ -107,7 +107,7 @@ def start_platform(
     with output_file.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "msashop", "up", "--data-dir", str(data_dir), "--port", str(port),
-             "--only", only],
+             *(["--only", only] if only else [])],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,  # away from any msashop.toml in the repo

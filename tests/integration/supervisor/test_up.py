@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from msashop.supervisor.launch import START_ORDER
 from tests.integration.supervisor.platform_process import (
     RunningPlatform,
     alive,
@@ -87,20 +88,25 @@ def test_a_killed_service_is_restarted_and_healthy_again(platform: RunningPlatfo
     assert http_status(f"{platform.port_map()['product']}/ready") == 200
 
 
-def test_sigterm_stops_every_child_and_exits_zero(tmp_path: Path) -> None:
-    running = start_platform(tmp_path, only="product")
+def test_the_whole_platform_comes_up_and_sigterm_stops_it_in_order(tmp_path: Path) -> None:
+    running = start_platform(tmp_path, only=None, extra_env={"MSASHOP_ADMIN_PASSWORD": "Whole-platform-1"})
     running.wait_for_output("msashop is up", within=STARTUP)
+    assert list(running.port_map()) == list(START_ORDER)
+    assert running.port_map()["gateway"] == f"http://127.0.0.1:{running.port}"
+    assert http_status(f"http://127.0.0.1:{running.port}/health") == 200
+    assert "admin@msashop.local  /  Whole-platform-1" in running.output
     children = descendants(running.process.pid)
-    assert len(children) >= 3  # nats, valkey, product
+    assert len(children) == len(START_ORDER) + 2  # and nats, valkey
     code, seconds = running.stop(signal.SIGTERM)
     assert code == 0, running.output
     assert seconds < 20
     time.sleep(0.5)  # let init reap the orphans' zombies, if any
     assert [pid for pid in children if alive(pid)] == []
     assert not (running.data_dir / "ports.json").exists()
-    # Services before the token store, the broker last.
+    # Gateway first, services in reverse start order, the token store, the broker last.
     stops = [line.split()[1] for line in running.output.splitlines() if line.strip().startswith("■")]
-    assert stops == ["product", "valkey", "nats"]
+    assert stops == [*reversed(START_ORDER), "valkey", "nats"]
+    assert "killing it" not in running.output  # each stopped on SIGTERM, none needed SIGKILL
 
 
 def test_children_die_with_a_supervisor_killed_hard(tmp_path: Path) -> None:
