@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +152,33 @@ def test_a_bad_config_file_is_reported_before_anything_starts(tmp_path: Path) ->
     assert result.returncode == 2
     assert "[bus] url" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def login_status(user_url: str, password: str) -> int:
+    body = json.dumps({"email": "admin@msashop.local", "password": password}).encode()
+    request = urllib.request.Request(
+        f"{user_url}/auth/login", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_first_run_generates_the_admin_password_once(tmp_path: Path) -> None:
+    first = start_platform(tmp_path, only="user")
+    first.wait_for_output("msashop is up", within=STARTUP)
+    match = re.search(r"admin@msashop\.local\s+/\s+(\S+)", first.output)
+    assert match, first.output
+    password = match.group(1)
+    assert login_status(first.port_map()["user"], password) == 200
+    assert (first.data_dir / "admin-created").exists()
+    assert first.stop()[0] == 0
+
+    again = start_platform(tmp_path, only="user")
+    again.wait_for_output("msashop is up", within=STARTUP)
+    assert "admin@msashop.local  /  (unchanged)" in again.output
+    assert password not in again.output
+    assert login_status(again.port_map()["user"], password) == 200
+    assert again.stop()[0] == 0
