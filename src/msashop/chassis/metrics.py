@@ -75,8 +75,13 @@ class RequestMiddleware:
             if status >= 500:
                 errors_total.labels(type="http", code=str(status)).inc()
             if route not in ("/health", "/ready", "/metrics"):
-                log.info("request", method=scope["method"], route=route, status=status,
-                         duration_ms=round(elapsed * 1000, 1))
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
             context.request_id.reset(rid_token)
             context.authorization.reset(auth_token)
@@ -84,5 +89,3 @@ class RequestMiddleware:
 
 async def metrics_endpoint(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-

@@ -24,9 +24,7 @@ async def _run_async(url: str) -> None:
 
 
 def run() -> None:
-    url = context.config.attributes.get("database_url") or context.config.get_main_option(
-        "sqlalchemy.url"
-    )
+    url = context.config.attributes.get("database_url") or context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no database url given to the migrations")
     asyncio.run(_run_async(url))

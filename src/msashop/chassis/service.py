@@ -58,9 +58,7 @@ class Service:
         self.store = store or revocation_store(settings.store_url)
         assert settings.ports_file is not None
         self.discovery = PortMapDiscovery(settings.ports_file)
-        self.client = ServiceClient(
-            self.discovery, timeout=settings.call_timeout_seconds, caller=self.name
-        )
+        self.client = ServiceClient(self.discovery, timeout=settings.call_timeout_seconds, caller=self.name)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
         self._handlers: list[tuple[str, MessageHandler]] = []
         self._startup: list[Hook] = []

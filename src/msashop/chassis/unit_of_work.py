@@ -1,9 +1,9 @@
 """One transaction: the service's state changes, the events they cause, and the inbox claim.
 
-    async with UnitOfWork(db) as uow:
-        ...                                   # change rows through uow.session
-        uow.publish(wrap(StockReserved(...)))  # queued in the outbox, same transaction
-        await uow.commit()
+async with UnitOfWork(db) as uow:
+    ...                                   # change rows through uow.session
+    uow.publish(wrap(StockReserved(...)))  # queued in the outbox, same transaction
+    await uow.commit()
 """
 
 from __future__ import annotations

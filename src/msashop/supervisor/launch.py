@@ -13,8 +13,21 @@ from msashop.supervisor.config import PlatformConfig
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
 START_ORDER = (*SERVICES, "gateway")
+# Health-gated start in dependency order: a wave starts once the one before is ready. Within a
+# wave nothing depends on anything else (the bus keeps events for consumers still starting).
+START_WAVES: tuple[tuple[str, ...], ...] = (
+    ("user", "product"),  # what others call synchronously: keys (JWKS) and prices
+    ("inventory", "payment", "notification", "order"),
+    ("gateway",),
+)
 ADMIN_EMAIL = "admin@msashop.local"
 ADMIN_MARKER = "admin-created"
+
+
+def waves(components: Sequence[str]) -> list[tuple[str, ...]]:
+    """START_WAVES restricted to `components`, empty waves dropped."""
+    picked = [tuple(n for n in wave if n in components) for wave in START_WAVES]
+    return [wave for wave in picked if wave]
 
 
 def module_of(name: str) -> str:

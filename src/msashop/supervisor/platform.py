@@ -154,15 +154,16 @@ class Platform:
         admin = launch.admin_password(self.data_dir, os.environ)
         if "user" not in self.components:
             admin = launch.AdminPassword(None, generated=False)
-        for name in self.components:
-            env = launch.child_env(name, ports[name], wiring, config, os.environ)
-            if name == "user" and admin.value:
-                env["MSASHOP_USER_ADMIN_PASSWORD"] = admin.value
-            url = urls[name]
-            await self._start_child(
-                ChildSpec(name, launch.command(name), _ready_probe(prober, url), env, url)
-            )
-            if name == "user" and admin.generated:
+        for wave in launch.waves(self.components):
+            specs = []
+            for name in wave:
+                env = launch.child_env(name, ports[name], wiring, config, os.environ)
+                if name == "user" and admin.value:
+                    env["MSASHOP_USER_ADMIN_PASSWORD"] = admin.value
+                url = urls[name]
+                specs.append(ChildSpec(name, launch.command(name), _ready_probe(prober, url), env, url))
+            await self._start_wave(specs)
+            if "user" in wave and admin.generated:
                 (self.data_dir / launch.ADMIN_MARKER).write_text(launch.ADMIN_EMAIL + "\n")
 
         self.console.summary(
@@ -200,22 +201,31 @@ class Platform:
         ports["gateway"] = self.options.port
         return ports
 
-    async def _start_child(self, spec: ChildSpec) -> None:
+    async def _start_wave(self, specs: list[ChildSpec]) -> None:
+        """Start every child of a wave at once, then wait until each is ready."""
+        started = [await self._spawn(spec) for spec in specs]
+
+        async def healthy(child: SupervisedProcess) -> None:
+            seconds = await child.wait_healthy(HEALTH_TIMEOUT)
+            self.console.healthy(child.spec.name, child.spec.url, seconds)
+
+        await self._until_stopped(asyncio.gather(*(healthy(c) for c in started)))
+
+    async def _spawn(self, spec: ChildSpec) -> SupervisedProcess:
         child = SupervisedProcess(spec, self.console, self.data_dir / "logs")
         try:
             await child.start()
         except OSError as exc:
             raise PlatformError(f"cannot start {spec.name}: {exc}") from None
         self.children.append(child)
-        seconds = await self._until_stopped(child.wait_healthy(HEALTH_TIMEOUT))
-        self.console.healthy(spec.name, spec.url, seconds)
+        return child
 
     async def _start_nats(self, prober: Prober, port: int, monitor_port: int) -> str:
         try:
             spec = infra.nats_spec(port, monitor_port, self.data_dir / "nats", prober)
         except infra.MissingBinary as exc:
             raise PlatformError(str(exc)) from None
-        await self._start_child(spec)
+        await self._start_wave([spec])
         return spec.url
 
     async def _start_valkey(self, port: int) -> str:
@@ -223,7 +233,7 @@ class Platform:
             spec = infra.valkey_spec(port, self.data_dir / "valkey")
         except infra.MissingBinary as exc:
             raise PlatformError(str(exc)) from None
-        await self._start_child(spec)
+        await self._start_wave([spec])
         return spec.url
 
     async def _wait_external(self, what: str, url: str) -> None:

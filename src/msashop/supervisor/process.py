@@ -111,6 +111,8 @@ class SupervisedProcess:
 
     async def _spawn(self) -> None:
         env = {**os.environ, **self.spec.env, "PYTHONUNBUFFERED": "1"}
+        # Cached bytecode halves a service's start (imports dominate it); some shells forbid it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         # start_new_session: a terminal Ctrl-C reaches only the supervisor, which then stops
         # the children in order instead of having them all die at once.
         self.proc = await asyncio.create_subprocess_exec(

@@ -71,3 +71,12 @@ def test_the_environment_password_always_wins(tmp_path: Path) -> None:
     (tmp_path / ADMIN_MARKER).write_text("admin@msashop.local\n")
     given = admin_password(tmp_path, environ={"MSASHOP_ADMIN_PASSWORD": "s3cret-pass"})
     assert given.value == "s3cret-pass" and not given.generated
+
+
+def test_waves_keep_dependency_order_and_cover_every_component() -> None:
+    from msashop.supervisor.launch import waves
+
+    all_waves = waves(START_ORDER)
+    assert [n for wave in all_waves for n in wave] == list(START_ORDER)
+    assert all_waves[0] == ("user", "product") and all_waves[-1] == ("gateway",)
+    assert waves(("product", "gateway")) == [("product",), ("gateway",)]

@@ -31,8 +31,15 @@ class ProductOut(BaseModel):
 
     @classmethod
     def of(cls, p: Product) -> ProductOut:
-        return cls(id=p.id, sku=p.sku, name=p.name, description=p.description,
-                   category=p.category, price=float(p.price), currency=p.currency)
+        return cls(
+            id=p.id,
+            sku=p.sku,
+            name=p.name,
+            description=p.description,
+            category=p.category,
+            price=float(p.price),
+            currency=p.currency,
+        )
 
 
 class ProductPage(BaseModel):

@@ -60,15 +60,20 @@ class ProductRepository:
         if q:
             pattern = f"%{q.lower()}%"
             where.append(
-                sa.or_(sa.func.lower(products.c.name).like(pattern),
-                       sa.func.lower(products.c.description).like(pattern))
+                sa.or_(
+                    sa.func.lower(products.c.name).like(pattern),
+                    sa.func.lower(products.c.description).like(pattern),
+                )
             )
         if category:
             where.append(products.c.category == category)
         total = await self.session.scalar(sa.select(sa.func.count()).select_from(products).where(*where))
         rows = await self.session.execute(
-            sa.select(products).where(*where).order_by(products.c.name, products.c.id)
-            .limit(page_size).offset((page - 1) * page_size)
+            sa.select(products)
+            .where(*where)
+            .order_by(products.c.name, products.c.id)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
         )
         return [_to_product(r) for r in rows], int(total or 0)
 
@@ -89,6 +94,11 @@ class ProductRepository:
 
 def _columns(p: Product) -> dict[str, object]:
     return {
-        "id": p.id, "sku": p.sku, "name": p.name, "description": p.description,
-        "category": p.category, "price": p.price, "currency": p.currency,
+        "id": p.id,
+        "sku": p.sku,
+        "name": p.name,
+        "description": p.description,
+        "category": p.category,
+        "price": p.price,
+        "currency": p.currency,
     }

@@ -28,17 +28,31 @@ def _build(**fields: object) -> Product:
 
 
 async def create_product(
-    uow: UnitOfWork, *, sku: str, name: str, description: str, category: str, price: Decimal,
+    uow: UnitOfWork,
+    *,
+    sku: str,
+    name: str,
+    description: str,
+    category: str,
+    price: Decimal,
     initial_stock: int = 0,
 ) -> Product:
     repo = ProductRepository(uow.session)
     if await repo.sku_exists(sku):
         raise Conflict(f"a product with sku {sku!r} exists")
-    product = _build(id=str(uuid.uuid4()), sku=sku, name=name, description=description,
-                     category=category, price=price)
+    product = _build(
+        id=str(uuid.uuid4()), sku=sku, name=name, description=description, category=category, price=price
+    )
     await repo.add(product)
-    uow.publish(wrap(ProductCreated(product_id=product.id, sku=sku, name=name, price=price,
-                                    initial_stock=initial_stock), source=SOURCE, key=product.id))
+    uow.publish(
+        wrap(
+            ProductCreated(
+                product_id=product.id, sku=sku, name=name, price=price, initial_stock=initial_stock
+            ),
+            source=SOURCE,
+            key=product.id,
+        )
+    )
     return product
 
 
@@ -53,8 +67,13 @@ async def update_product(uow: UnitOfWork, product_id: str, **changes: object) ->
     except InvalidProduct as exc:
         raise Unprocessable(str(exc)) from None
     await repo.update(product)
-    uow.publish(wrap(ProductUpdated(product_id=product.id, name=product.name, price=product.price),
-                     source=SOURCE, key=product.id))
+    uow.publish(
+        wrap(
+            ProductUpdated(product_id=product.id, name=product.name, price=product.price),
+            source=SOURCE,
+            key=product.id,
+        )
+    )
     return product
 
 

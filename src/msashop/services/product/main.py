@@ -16,6 +16,7 @@ def create_service(settings: ProductSettings | None = None, bus: EventBus | None
     service.include_router(api.router)
 
     if settings.seed_catalog:
+
         async def seed() -> None:
             async with service.unit_of_work() as uow:
                 if await handlers.seed_catalog(uow):
