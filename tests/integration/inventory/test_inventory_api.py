@@ -23,12 +23,12 @@ async def test_batch_returns_the_known_products(inventory: Inventory) -> None:
 async def test_admin_restocks(inventory: Inventory) -> None:
     await inventory.add_product("p1", 1)
     response = await inventory.client.put(
-        "/inventory/p1", json={"available": 50}, headers=inventory.auth("admin")
+        "/inventory/p1", json={"available": 50}, headers=inventory.auth_headers("u1", "admin")
     )
     assert response.status_code == 200
     assert response.json() == {"product_id": "p1", "available": 50, "reserved": 0}
     missing = await inventory.client.put(
-        "/inventory/ghost", json={"available": 5}, headers=inventory.auth("admin")
+        "/inventory/ghost", json={"available": 5}, headers=inventory.auth_headers("u1", "admin")
     )
     assert missing.status_code == 404
 
@@ -37,8 +37,10 @@ async def test_only_admins_restock_and_bad_input_changes_nothing(inventory: Inve
     await inventory.add_product("p1", 1)
     put = inventory.client.put
     assert (await put("/inventory/p1", json={"available": 5})).status_code == 401
-    assert (await put("/inventory/p1", json={"available": 5}, headers=inventory.auth())).status_code == 403
-    admin = inventory.auth("admin")
+    assert (
+        await put("/inventory/p1", json={"available": 5}, headers=inventory.auth_headers("u1"))
+    ).status_code == 403
+    admin = inventory.auth_headers("u1", "admin")
     for body in ({"available": -1}, {"available": 5, "reserved": 0}, {}):
         assert (await put("/inventory/p1", json=body, headers=admin)).status_code == 422
     assert await inventory.level("p1") == (1, 0)

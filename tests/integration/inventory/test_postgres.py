@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from msashop.chassis.bus.memory import InMemoryBus
-from msashop.contracts.envelope import wrap
 from msashop.contracts.events import OrderLine, ProductCreated, ReserveStock
 from msashop.services.inventory.config import InventorySettings
 from msashop.services.inventory.db import InventoryRepository
 from msashop.services.inventory.main import create_service
+from tests.service_harness import running
 
 pytestmark = pytest.mark.postgres
 
@@ -22,13 +22,9 @@ async def test_concurrent_orders_for_the_last_units_reserve_exactly_once(
     service = create_service(
         InventorySettings.load("inventory", data_dir=tmp_path, database_url=postgres_url), bus=bus
     )
-    async with service.app.router.lifespan_context(service.app):
-        await bus.publish(
-            wrap(
-                ProductCreated(product_id="p1", sku="s", name="n", price="1.00", initial_stock=3),
-                source="test",
-                key="p1",
-            )
+    async with running(service) as inventory:
+        await inventory.deliver(
+            ProductCreated(product_id="p1", sku="s", name="n", price="1.00", initial_stock=3)
         )
         orders = [
             ReserveStock(
@@ -38,7 +34,7 @@ async def test_concurrent_orders_for_the_last_units_reserve_exactly_once(
             )
             for i in range(8)
         ]
-        await asyncio.gather(*(bus.publish(wrap(o, source="test", key=o.order_id)) for o in orders))
+        await asyncio.gather(*(inventory.deliver(o) for o in orders))
         async with service.unit_of_work() as uow:
             repo = InventoryRepository(uow.session)
             stock = await repo.get_stock("p1")

@@ -18,12 +18,11 @@ import pytest
 from aiohttp import web
 
 from msashop.chassis.bus.memory import InMemoryBus
-from msashop.chassis.service import Service
-from msashop.chassis.signing import SigningKey
-from msashop.contracts.envelope import Envelope, wrap
+from msashop.contracts.envelope import Envelope
 from msashop.contracts.events import Payload
 from msashop.services.order.config import OrderSettings
 from msashop.services.order.main import create_service
+from tests.service_harness import ServiceHarness, running
 
 PRODUCTS = {
     "p-mouse": {"id": "p-mouse", "name": "Mouse", "price": 19.99, "currency": "USD"},
@@ -60,25 +59,16 @@ def order_body(*items: tuple[str, int], token: str = "tok_visa") -> dict[str, An
     }
 
 
-@dataclass
-class Shop:
-    service: Service
-    bus: InMemoryBus
-    http: httpx.AsyncClient
-    key: SigningKey
+class Shop(ServiceHarness):
     products: FakeProducts
-
-    def auth(self, user_id: str = "u1", *roles: str) -> dict[str, str]:
-        token, _ = self.key.access_token(user_id, roles or ("customer",))
-        return {"Authorization": f"Bearer {token}"}
 
     async def place(
         self, body: dict[str, Any] | None = None, *, user: str = "u1", key: str | None = None
     ) -> httpx.Response:
-        headers = self.auth(user)
+        headers = self.auth_headers(user)
         if key is not None:
             headers["Idempotency-Key"] = key
-        return await self.http.post("/orders", json=body or order_body(), headers=headers)
+        return await self.client.post("/orders", json=body or order_body(), headers=headers)
 
     async def place_ok(self, body: dict[str, Any] | None = None, *, user: str = "u1") -> dict[str, Any]:
         response = await self.place(body, user=user)
@@ -87,19 +77,18 @@ class Shop:
         return response.json()
 
     async def order(self, order_id: str, user: str = "u1") -> dict[str, Any]:
-        response = await self.http.get(f"/orders/{order_id}", headers=self.auth(user))
+        response = await self.client.get(f"/orders/{order_id}", headers=self.auth_headers(user))
         assert response.status_code == 200, response.text
         return response.json()
 
     async def saga(self, order_id: str, user: str = "u1") -> dict[str, Any]:
-        response = await self.http.get(f"/orders/{order_id}/saga", headers=self.auth(user))
+        response = await self.client.get(f"/orders/{order_id}/saga", headers=self.auth_headers(user))
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def reply(self, payload: Payload, *, source: str = "test", event_id: str | None = None) -> None:
+    async def reply(self, payload: Payload, *, event_id: str | None = None) -> None:
         """What inventory or payment would answer, delivered to the order service's handlers."""
-        order_id = str(payload.model_dump()["order_id"])
-        await self.bus.publish(wrap(payload, source=source, key=order_id, event_id=event_id))
+        await self.deliver(payload, event_id=event_id)
         await self.settle()
 
     async def settle(self) -> None:
@@ -141,12 +130,6 @@ def settings(tmp_path: Path, products: FakeProducts) -> OrderSettings:
 
 @pytest.fixture
 async def shop(settings: OrderSettings, products: FakeProducts) -> AsyncIterator[Shop]:
-    bus = InMemoryBus()
-    service = create_service(settings, bus=bus)
-    key = SigningKey.generate()
-    service.verifier.set_jwks(key.jwks())
-    service.verifier.fetch_jwks = None
-    async with service.app.router.lifespan_context(service.app):
-        transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://order") as http:
-            yield Shop(service, bus, http, key, products)
+    async with running(create_service(settings, bus=InMemoryBus()), harness=Shop) as harness:
+        harness.products = products
+        yield harness

@@ -92,7 +92,7 @@ async def test_bad_order_input_is_422_and_stores_nothing(shop: Shop, body: dict[
 
 
 async def test_placing_needs_a_user(shop: Shop) -> None:
-    assert (await shop.http.post("/orders", json=order_body())).status_code == 401
+    assert (await shop.client.post("/orders", json=order_body())).status_code == 401
 
 
 def _orders_created() -> float:
@@ -136,12 +136,12 @@ async def test_idempotency_key_longer_than_200_is_422(shop: Shop) -> None:
 async def test_someone_elses_order_is_404_but_an_admin_sees_it(shop: Shop) -> None:
     order = await shop.place_ok()
     for path in (f"/orders/{order['id']}", f"/orders/{order['id']}/saga"):
-        assert (await shop.http.get(path, headers=shop.auth("u2"))).status_code == 404
-        assert (await shop.http.get(path, headers=shop.auth("boss", "admin"))).status_code == 200
-    cancel = await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth("u2"))
+        assert (await shop.client.get(path, headers=shop.auth_headers("u2"))).status_code == 404
+        assert (await shop.client.get(path, headers=shop.auth_headers("boss", "admin"))).status_code == 200
+    cancel = await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u2"))
     assert cancel.status_code == 404
     assert (await shop.order(order["id"]))["status"] == "PENDING"
-    assert (await shop.http.get("/orders/nope", headers=shop.auth())).status_code == 404
+    assert (await shop.client.get("/orders/nope", headers=shop.auth_headers("u1"))).status_code == 404
 
 
 async def test_list_shows_my_orders_newest_first_filtered_and_paged(shop: Shop) -> None:
@@ -150,20 +150,26 @@ async def test_list_shows_my_orders_newest_first_filtered_and_paged(shop: Shop) 
     await shop.reply(StockReserved(order_id=ids[0]))
     await shop.reply(PaymentCaptured(order_id=ids[0], payment_id="pay-1", amount=39.98))
 
-    listed = (await shop.http.get("/orders", headers=shop.auth())).json()
+    listed = (await shop.client.get("/orders", headers=shop.auth_headers("u1"))).json()
     assert [o["id"] for o in listed["items"]] == ids[::-1]
     assert (listed["total"], listed["page"], listed["page_size"]) == (3, 1, 20)
 
-    page = (await shop.http.get("/orders", params={"page": 2, "page_size": 2}, headers=shop.auth())).json()
+    page = (
+        await shop.client.get("/orders", params={"page": 2, "page_size": 2}, headers=shop.auth_headers("u1"))
+    ).json()
     assert [o["id"] for o in page["items"]] == [ids[0]]
 
-    confirmed = await shop.http.get("/orders", params={"status": "CONFIRMED"}, headers=shop.auth())
+    confirmed = await shop.client.get(
+        "/orders", params={"status": "CONFIRMED"}, headers=shop.auth_headers("u1")
+    )
     assert [o["id"] for o in confirmed.json()["items"]] == [ids[0]]
 
 
 @pytest.mark.parametrize("params", [{"status": "SHIPPED"}, {"page": 0}, {"page_size": 101}])
 async def test_bad_list_parameters_are_422(shop: Shop, params: dict[str, Any]) -> None:
-    assert (await shop.http.get("/orders", params=params, headers=shop.auth())).status_code == 422
+    assert (
+        await shop.client.get("/orders", params=params, headers=shop.auth_headers("u1"))
+    ).status_code == 422
 
 
 async def test_analytics_counts_and_revenue_by_status_and_day_for_admins(shop: Shop) -> None:
@@ -172,8 +178,8 @@ async def test_analytics_counts_and_revenue_by_status_and_day_for_admins(shop: S
     await shop.reply(StockReserved(order_id=confirmed["id"]))
     await shop.reply(PaymentCaptured(order_id=confirmed["id"], payment_id="pay-1", amount=39.98))
 
-    assert (await shop.http.get("/orders/analytics", headers=shop.auth())).status_code == 403
-    response = await shop.http.get("/orders/analytics", headers=shop.auth("boss", "admin"))
+    assert (await shop.client.get("/orders/analytics", headers=shop.auth_headers("u1"))).status_code == 403
+    response = await shop.client.get("/orders/analytics", headers=shop.auth_headers("boss", "admin"))
     assert response.status_code == 200
     report = response.json()
     assert report["by_status"] == {

@@ -120,7 +120,7 @@ async def test_out_of_stock_cancels_without_charging(shop: Shop) -> None:
 
 async def test_cancelling_a_pending_order_releases_stock(shop: Shop) -> None:
     order = await shop.place_ok()
-    response = await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth())
+    response = await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     assert response.status_code == 202
     assert (response.json()["status"], response.json()["status_reason"]) == ("CANCELLED", "cancelled_by_user")
     await shop.settle()
@@ -132,7 +132,9 @@ async def test_cancelling_a_pending_order_releases_stock(shop: Shop) -> None:
 
 async def test_cancelling_a_confirmed_order_refunds_and_releases(shop: Shop) -> None:
     order = await _confirmed(shop)
-    response = await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth("boss", "admin"))
+    response = await shop.client.post(
+        f"/orders/{order['id']}/cancel", headers=shop.auth_headers("boss", "admin")
+    )
     assert response.status_code == 202
     await shop.settle()
     saga_id = (await shop.saga(order["id"]))["saga_id"]
@@ -150,9 +152,11 @@ async def test_cancelling_a_confirmed_order_refunds_and_releases(shop: Shop) -> 
 
 async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> None:
     order = await shop.place_ok()
-    assert (await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth())).status_code == 202
+    assert (
+        await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
+    ).status_code == 202
     await shop.settle()
-    again = await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth())
+    again = await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     assert again.status_code == 409
     await shop.settle()
     assert len(shop.sent("inventory.release", order["id"])) == 1
@@ -161,7 +165,7 @@ async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> No
 
 async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
     order = await _reserved(shop)
-    await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth())
+    await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
     assert (await shop.order(order["id"]))["status"] == "CANCELLED"
     saga_id = (await shop.saga(order["id"]))["saga_id"]
@@ -179,7 +183,7 @@ async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
 
 async def test_reservation_after_the_user_cancelled_is_released(shop: Shop) -> None:
     order = await shop.place_ok()
-    await shop.http.post(f"/orders/{order['id']}/cancel", headers=shop.auth())
+    await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     await shop.reply(StockReserved(order_id=order["id"]))
     saga_id = (await shop.saga(order["id"]))["saga_id"]
     ids = [e.id for e in shop.sent("inventory.release", order["id"])]

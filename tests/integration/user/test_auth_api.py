@@ -1,7 +1,7 @@
 """The auth API against a real SQLite database, an in-memory bus and revocation store."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,27 +14,25 @@ import sqlalchemy as sa
 from msashop.chassis.auth import AUDIENCE, ISSUER, TokenVerifier
 from msashop.chassis.bus.memory import InMemoryBus
 from msashop.chassis.revocation import InMemoryRevocationStore
-from msashop.chassis.service import Service
 from msashop.services.user.config import UserSettings
 from msashop.services.user.db import refresh_tokens
 from msashop.services.user.main import create_service
+from tests.service_harness import ServiceHarness, running
 
 PASSWORD = "correct-horse-42"
 
 
-@asynccontextmanager
-async def running(tmp_path: Path, **settings: Any) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+def _running(tmp_path: Path, **settings: Any) -> AbstractAsyncContextManager[ServiceHarness]:
+    """A user service on `tmp_path`. It verifies the tokens it issues itself with its own key,
+    so the harness signs with that key rather than a fresh one."""
     service = create_service(UserSettings.load("user", data_dir=tmp_path, **settings), bus=InMemoryBus())
-    async with service.app.router.lifespan_context(service.app):
-        transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://user") as client:
-            yield service, client
+    return running(service, key=service.app.state.token_issuer.key)
 
 
 @pytest.fixture
-async def user_api(tmp_path: Path) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
-    async with running(tmp_path) as pair:
-        yield pair
+async def user_api(tmp_path: Path) -> AsyncIterator[ServiceHarness]:
+    async with _running(tmp_path) as harness:
+        yield harness
 
 
 async def _register(client: httpx.AsyncClient, email: str = "alice@example.com") -> dict[str, Any]:
@@ -58,7 +56,7 @@ def _bearer(tokens: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_register_creates_a_customer_and_publishes_user_registered(user_api) -> None:
-    service, client = user_api
+    service, client = user_api.service, user_api.client
     user = await _register(client, "Alice@Example.COM")
     assert user["email"] == "alice@example.com" and user["name"] == "Alice"
     assert user["roles"] == ["customer"]
@@ -71,7 +69,7 @@ async def test_register_creates_a_customer_and_publishes_user_registered(user_ap
 
 
 async def test_registering_a_taken_email_in_any_case_is_409(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     response = await client.post(
         "/auth/register", json={"email": "ALICE@example.com", "password": PASSWORD, "name": "Other"}
@@ -96,7 +94,7 @@ async def test_registering_a_taken_email_in_any_case_is_409(user_api) -> None:
     ],
 )
 async def test_bad_registration_is_422_and_creates_nothing(user_api, body) -> None:
-    _, client = user_api
+    client = user_api.client
     response = await client.post("/auth/register", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"
@@ -105,7 +103,7 @@ async def test_bad_registration_is_422_and_creates_nothing(user_api, body) -> No
 
 
 async def test_roles_cannot_be_mass_assigned(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     body = {"email": "eve@example.com", "password": PASSWORD, "name": "Eve", "roles": ["admin"]}
     assert (await client.post("/auth/register", json=body)).status_code == 422
     await _register(client, "eve@example.com")
@@ -114,7 +112,7 @@ async def test_roles_cannot_be_mass_assigned(user_api) -> None:
 
 
 async def test_login_returns_a_bearer_pair_and_me_answers_the_caller(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     user = await _register(client)
     tokens = await _login(client, "  ALICE@example.com ")
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
@@ -125,7 +123,7 @@ async def test_login_returns_a_bearer_pair_and_me_answers_the_caller(user_api) -
 
 
 async def test_wrong_password_and_unknown_email_get_the_same_401(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     wrong = await client.post("/auth/login", json={"email": "alice@example.com", "password": "wrong-pass-1"})
     unknown = await client.post("/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
@@ -135,14 +133,14 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(user_api) -> No
 
 
 async def test_me_needs_a_valid_token(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     assert (await client.get("/users/me")).status_code == 401
     bad = await client.get("/users/me", headers={"Authorization": "Bearer not.a.token"})
     assert bad.status_code == 401
 
 
 async def test_refresh_rotates_and_the_new_pair_works(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     first = await _login(client)
     response = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -156,7 +154,7 @@ async def test_refresh_rotates_and_the_new_pair_works(user_api) -> None:
 
 
 async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     first = await _login(client)
     other_session = await _login(client)
@@ -180,7 +178,7 @@ async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(user_api)
 
 
 async def test_unknown_and_expired_refresh_tokens_are_401(user_api) -> None:
-    service, client = user_api
+    service, client = user_api.service, user_api.client
     await _register(client)
     unknown = await client.post("/auth/refresh", json={"refresh_token": "made-up"})
     assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_refresh_token"
@@ -195,7 +193,7 @@ async def test_unknown_and_expired_refresh_tokens_are_401(user_api) -> None:
 
 
 async def test_logout_kills_the_access_and_refresh_token_at_once(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     tokens = await _login(client)
     other_session = await _login(client)
@@ -211,7 +209,7 @@ async def test_logout_kills_the_access_and_refresh_token_at_once(user_api) -> No
 
 
 async def test_logout_needs_an_access_token(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client)
     tokens = await _login(client)
     assert (
@@ -223,7 +221,7 @@ async def test_logout_needs_an_access_token(user_api) -> None:
 
 
 async def test_logout_with_another_users_refresh_token_ends_both_sessions(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     await _register(client, "alice@example.com")
     await _register(client, "bob@example.com")
     alice = await _login(client, "alice@example.com")
@@ -243,7 +241,7 @@ async def test_logout_with_another_users_refresh_token_ends_both_sessions(user_a
 
 
 async def test_batch_returns_known_users_to_any_authenticated_caller(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     alice = await _register(client, "alice@example.com")
     bob = await _register(client, "bob@example.com")
     ids = ",".join([alice["id"], bob["id"], "missing"])
@@ -257,7 +255,7 @@ async def test_batch_returns_known_users_to_any_authenticated_caller(user_api) -
 
 
 async def test_jwks_verifies_the_access_tokens_it_signs(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     user = await _register(client)
     tokens = await _login(client)
     jwks = (await client.get("/.well-known/jwks.json")).json()
@@ -278,35 +276,40 @@ async def test_jwks_verifies_the_access_tokens_it_signs(user_api) -> None:
 
 
 async def test_signing_key_survives_a_restart(tmp_path: Path) -> None:
-    async with running(tmp_path) as (_, client):
+    async with _running(tmp_path) as user:
+        client = user.client
         await _register(client)
         tokens = await _login(client)
         before = (await client.get("/.well-known/jwks.json")).json()
     assert (tmp_path / "keys" / "access-signing.pem").exists()
-    async with running(tmp_path) as (_, client):
+    async with _running(tmp_path) as user:
+        client = user.client
         assert (await client.get("/.well-known/jwks.json")).json() == before
         assert (await client.get("/users/me", headers=_bearer(tokens))).status_code == 200
 
 
 async def test_admin_is_seeded_with_the_configured_password(tmp_path: Path) -> None:
-    async with running(tmp_path, admin_password="first-admin-pass-1") as (_, client):
+    async with _running(tmp_path, admin_password="first-admin-pass-1") as user:
+        client = user.client
         tokens = await _login(client, "admin@msashop.local", "first-admin-pass-1")
         me = (await client.get("/users/me", headers=_bearer(tokens))).json()
         assert me["roles"] == ["admin"] and me["email"] == "admin@msashop.local"
     # A new password on the next start replaces the old one.
-    async with running(tmp_path, admin_password="second-admin-pass-2") as (_, client):
+    async with _running(tmp_path, admin_password="second-admin-pass-2") as user:
+        client = user.client
         old = await client.post(
             "/auth/login", json={"email": "admin@msashop.local", "password": "first-admin-pass-1"}
         )
         assert old.status_code == 401
         await _login(client, "admin@msashop.local", "second-admin-pass-2")
     # Without the setting nothing changes.
-    async with running(tmp_path) as (_, client):
+    async with _running(tmp_path) as user:
+        client = user.client
         await _login(client, "admin@msashop.local", "second-admin-pass-2")
 
 
 async def test_no_admin_without_the_setting(user_api) -> None:
-    _, client = user_api
+    client = user_api.client
     response = await client.post(
         "/auth/login", json={"email": "admin@msashop.local", "password": "anything-1"}
     )
