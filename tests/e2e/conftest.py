@@ -269,7 +269,12 @@ class ShopClient:
         deadline = time.monotonic() + within
         last: object = None
         while time.monotonic() < deadline:
-            response = self.get(f"/api/orders/{order_id}", token=token)
+            try:
+                response = self.get(f"/api/orders/{order_id}", token=token)
+            except httpx.TransportError as exc:  # the gateway may be restarting
+                last = repr(exc)
+                time.sleep(0.25)
+                continue
             if response.status_code == 200:
                 last = response.json()
                 if last["status"] in until:  # type: ignore[index]
