@@ -9,9 +9,6 @@ from typing import Any, Literal, Self
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A secret every development platform shares. Production must bring its own.
-DEVELOPMENT_SECRET = "msashop-development-secret-do-not-use-in-production"
-
 Environment = Literal["development", "test", "production"]
 
 
@@ -30,7 +27,6 @@ class ServiceSettings(BaseSettings):
     bus_url: str = ""
     store_url: str = ""
     ports_file: Path | None = None
-    internal_secret: str = DEVELOPMENT_SECRET
     log_level: str = "INFO"
     call_timeout_seconds: float = 5.0
 
@@ -59,8 +55,8 @@ class ServiceSettings(BaseSettings):
         return self
 
     def development_keys(self) -> dict[str, bool]:
-        """Which secrets are development defaults (True). Subclasses add theirs."""
-        return {"internal_secret": self.internal_secret == DEVELOPMENT_SECRET}
+        """Which secrets are development defaults (True). Services that hold secrets add theirs."""
+        return {}
 
     @property
     def is_development(self) -> bool:

@@ -317,7 +317,7 @@ async def test_no_admin_without_the_setting(user_api) -> None:
 
 
 def test_production_refuses_the_auto_generated_signing_key(tmp_path: Path) -> None:
-    real = {"env": "production", "data_dir": tmp_path, "internal_secret": "a-real-secret"}
+    real = {"env": "production", "data_dir": tmp_path}
     with pytest.raises(ValueError, match="signing_key_file"):
         UserSettings.load("user", **real)
     settings = UserSettings.load("user", signing_key_file=tmp_path / "k.pem", **real)

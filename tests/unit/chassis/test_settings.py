@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from msashop.chassis.settings import DEVELOPMENT_SECRET, ServiceSettings
+from msashop.chassis.settings import ServiceSettings
 
 
 @pytest.fixture(autouse=True)
@@ -49,26 +49,33 @@ def test_platform_environment_applies_unless_the_service_sets_its_own(
     assert ServiceSettings.load("other").env == "development"
 
 
-def test_production_refuses_the_development_internal_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+class KeyedSettings(ServiceSettings):
+    api_key: str = "dev-key"
+
+    def development_keys(self) -> dict[str, bool]:
+        return {**super().development_keys(), "api_key": self.api_key == "dev-key"}
+
+
+def test_production_refuses_a_development_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSASHOP_ENV", "production")
 
-    with pytest.raises(ValidationError, match="internal_secret"):
-        ServiceSettings.load("widget")
+    with pytest.raises(ValidationError, match="api_key uses a development key"):
+        KeyedSettings.load("widget")
 
 
-def test_production_starts_with_a_real_internal_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_starts_with_a_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSASHOP_ENV", "production")
-    monkeypatch.setenv("MSASHOP_WIDGET_INTERNAL_SECRET", "a-real-secret-from-the-vault")
+    monkeypatch.setenv("MSASHOP_WIDGET_API_KEY", "a-real-key-from-the-vault")
 
-    settings = ServiceSettings.load("widget")
+    settings = KeyedSettings.load("widget")
 
     assert settings.env == "production"
     assert not settings.is_development
-    assert settings.internal_secret != DEVELOPMENT_SECRET
+    assert settings.api_key == "a-real-key-from-the-vault"
 
 
-def test_development_accepts_the_development_secret() -> None:
-    settings = ServiceSettings.load("widget")
+def test_development_accepts_the_development_key() -> None:
+    settings = KeyedSettings.load("widget")
 
     assert settings.is_development
-    assert settings.internal_secret == DEVELOPMENT_SECRET
+    assert settings.api_key == "dev-key"
