@@ -106,7 +106,9 @@ class NatsJetStreamBus:
     ) -> None:
         while not self._closing:
             try:
-                messages = await sub.fetch(batch=20, timeout=1)
+                # One at a time: a lingering fetch of N holds its first message until N arrive
+                # or the timeout passes, which added up to a second to every idle hand-off.
+                messages = await sub.fetch(batch=1, timeout=1)
             except (NatsTimeout, TimeoutError):
                 continue
             except asyncio.CancelledError:
