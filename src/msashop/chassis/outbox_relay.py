@@ -38,6 +38,8 @@ class OutboxRelay:
     async def _run(self) -> None:
         failures = 0
         while True:
+            # Cleared before reading, so a commit that lands while we publish wakes the next round.
+            self.wake.clear()
             try:
                 sent = await self.publish_pending()
                 failures = 0
@@ -49,7 +51,6 @@ class OutboxRelay:
                 await asyncio.sleep(min(10.0, 0.2 * 2**failures))
                 continue
             if sent < self.batch:
-                self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll)
 
