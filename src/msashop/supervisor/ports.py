@@ -23,6 +23,8 @@ class PortInUse(Exception):
 def ensure_free(port: int, what: str) -> None:
     """Raise PortInUse when nothing can listen on 127.0.0.1:`port` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn binds: connections of a platform just stopped (TIME_WAIT) do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError as exc:

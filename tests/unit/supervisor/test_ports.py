@@ -26,6 +26,21 @@ def test_a_listening_port_is_reported_in_use() -> None:
     assert "gateway" in str(caught.value)
 
 
+def test_a_port_a_platform_just_stopped_serving_is_free_again() -> None:
+    # The server closes first, as a stopping gateway does: its side stays in TIME_WAIT.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()
+        client.recv(1)
+        client.close()
+    ensure_free(port, "gateway")
+
+
 def test_port_map_is_written_whole_and_leaves_no_temp_file(tmp_path: Path) -> None:
     path = tmp_path / "ports.json"
     path.write_text('{"old": "http://127.0.0.1:1"}')
