@@ -186,6 +186,35 @@ async def test_relay_survives_a_failing_broker_and_drains_the_backlog_once(servi
     assert await relay.pending() == 0
 
 
+class CommittingBus(InMemoryBus):
+    """While the relay publishes the first event, another transaction commits a second one."""
+
+    def __init__(self, service: Service, relay: OutboxRelay, later: Envelope) -> None:
+        super().__init__()
+        self.service, self.relay, self.later = service, relay, later
+
+    async def publish(self, envelope: Envelope) -> None:
+        await super().publish(envelope)
+        if envelope.id != self.later.id:
+            await commit_events(self.service, [self.later], self.relay.wake)
+
+
+async def test_an_event_committed_during_a_publish_goes_out_without_waiting_for_the_idle_poll(
+    service: Service,
+) -> None:
+    assert service.db is not None
+    first, later = event(1), event(2)
+    relay = OutboxRelay(service.db, InMemoryBus(), idle_poll=30)
+    bus = relay.bus = CommittingBus(service, relay, later)
+    await commit_events(service, [first])
+    relay.start()
+    try:
+        await wait_until(lambda: len(bus.published) == 2, within=5)
+    finally:
+        await relay.stop()
+    assert [e.id for e in bus.published] == [first.id, later.id]
+
+
 # --- inbox ---------------------------------------------------------------------------------------
 async def test_second_claim_of_the_same_event_by_the_same_consumer_is_refused(service: Service) -> None:
     message = event(1)
