@@ -73,6 +73,20 @@ async def test_published_message_reaches_the_subscriber(bus: NatsJetStreamBus) -
     await bus.ping()
 
 
+async def test_an_idle_consumer_gets_a_new_message_at_once(bus: NatsJetStreamBus) -> None:
+    got = Collector()
+    await bus.subscribe("test.idle", "group-a", got)
+    await asyncio.sleep(0.3)  # the consumer is now waiting in a fetch with nothing to read
+    loop = asyncio.get_running_loop()
+    sent_at = loop.time()
+
+    await bus.publish(message("test.idle", 1))
+
+    await wait_until(lambda: len(got.received) == 1, within=5)
+    # Well under the consumer's 1 s fetch window: no polling delay on the hand-off.
+    assert loop.time() - sent_at < 0.5
+
+
 async def test_each_group_gets_every_message(bus: NatsJetStreamBus) -> None:
     first, second = Collector(), Collector()
     await bus.subscribe("test.fanout", "group-a", first)

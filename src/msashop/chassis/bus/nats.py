@@ -106,9 +106,7 @@ class NatsJetStreamBus:
     ) -> None:
         while not self._closing:
             try:
-                # One at a time: a lingering fetch of N holds its first message until N arrive
-                # or the timeout passes, which added up to a second to every idle hand-off.
-                messages = await sub.fetch(batch=1, timeout=1)
+                messages = await sub.fetch(batch=20, timeout=1)
             except (NatsTimeout, TimeoutError):
                 continue
             except asyncio.CancelledError:
