@@ -15,8 +15,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from msashop.chassis.auth import TokenVerifier
-from msashop.chassis.bus.nats import NatsJetStreamBus
-from msashop.chassis.bus.port import EventBus
+from msashop.chassis.bus.factory import bus_from_url
+from msashop.chassis.bus.port import EventBus, Responder
 from msashop.chassis.db import Database
 from msashop.chassis.discovery import PortMapDiscovery
 from msashop.chassis.errors import install_error_handlers
@@ -52,7 +52,7 @@ class Service:
         self.migrations = migrations
         self.db: Database | None = Database(settings.database_url) if migrations else None
         if bus is None and uses_bus and settings.bus_url:
-            bus = NatsJetStreamBus(settings.bus_url)
+            bus = bus_from_url(settings.bus_url)
         self.bus = bus
         self.relay = OutboxRelay(self.db, bus) if (self.db and bus) else None
         self.store = store or revocation_store(settings.store_url)
@@ -61,6 +61,7 @@ class Service:
         self.client = ServiceClient(self.discovery, timeout=settings.call_timeout_seconds, caller=self.name)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
         self._handlers: list[tuple[str, MessageHandler]] = []
+        self._responders: list[tuple[str, Responder]] = []
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         # A caller-supplied /health answer (the gateway aggregates its upstreams'); None: the default.
@@ -76,6 +77,10 @@ class Service:
     def on_message(self, subject: str, handler: MessageHandler) -> None:
         """Consume `subject` in this service's consumer group, effect once (inbox)."""
         self._handlers.append((subject, handler))
+
+    def on_request(self, subject: str, responder: Responder) -> None:
+        """Answer RPC requests on `subject` (request/reply over the bus)."""
+        self._responders.append((subject, responder))
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
@@ -130,7 +135,14 @@ class Service:
         if self.bus is not None:
             await self._connect_bus()
             for subject, handler in self._handlers:
-                await self.bus.subscribe(subject, self.name, self._consumer(handler))
+                await self.bus.subscribe(
+                    subject,
+                    self.name,
+                    self._consumer(handler),
+                    max_attempts=self.settings.bus_max_attempts,
+                )
+            for subject, responder in self._responders:
+                await self.bus.respond(subject, responder)
         if self.relay is not None:
             self.relay.start()
             self.every(5.0, self._report_outbox)

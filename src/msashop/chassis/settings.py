@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     ports_file: Path | None = None
     log_level: str = "INFO"
     call_timeout_seconds: float = 5.0
+    # Deliveries of one message to a handler before it goes to the dead-letter queue.
+    bus_max_attempts: int = 5
 
     @classmethod
     def load(cls, service_name: str, **overrides: Any) -> Self:

@@ -272,16 +272,17 @@ async def test_failed_handler_leaves_no_trace_so_the_redelivery_applies_it(consu
     service, bus, failed_once = consuming
     message = Envelope(source="probe", type="counter.bump", key="k1", data={"fail": True})
 
-    await bus.publish(message)
+    await bus.publish(message)  # refused once, then redelivered (the fake retries at once)
 
     assert failed_once == [message.id] and len(bus.failures) == 1
-    assert await counter(service) == 0
-    assert await outbox_rows(service) == [] and await inbox_rows(service) == []
-
-    await bus.publish(message)
-
     assert await counter(service) == 1
     assert [r.event_id for r in await outbox_rows(service)] == [f"after-{message.id}"]
+    assert [(r.consumer, r.event_id) for r in await inbox_rows(service)] == [("probe", message.id)]
+
+    await bus.publish(message)  # and a duplicate later changes nothing
+
+    assert await counter(service) == 1
+    assert len(await outbox_rows(service)) == 1
 
 
 async def test_concurrent_deliveries_of_one_event_apply_it_once(consuming) -> None:

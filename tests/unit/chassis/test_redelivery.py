@@ -2,7 +2,7 @@
 
 import pytest
 
-from msashop.chassis.bus.nats import MAX_REDELIVERY_DELAY, redelivery_delay
+from msashop.chassis.bus.port import MAX_REDELIVERY_DELAY, redelivery_delay
 
 
 @pytest.mark.parametrize(

@@ -15,20 +15,14 @@ from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from msashop.chassis.bus.port import MessageHandler
+from msashop.chassis.bus.port import MessageHandler, redelivery_delay
 from msashop.contracts.envelope import Envelope
 
 log = structlog.get_logger()
 
 STREAM = "MSASHOP"
 PREFIX = "msashop."
-MAX_REDELIVERY_DELAY = 30.0
 CLOSE_GRACE_SECONDS = 4.0
-
-
-def redelivery_delay(attempt: int) -> float:
-    """Exponential backoff for a refused message: 0.5 s, 1 s, 2 s ... capped."""
-    return float(min(MAX_REDELIVERY_DELAY, 0.5 * 2 ** max(0, attempt - 1)))
 
 
 class NatsJetStreamBus:
@@ -91,7 +85,9 @@ class NatsJetStreamBus:
             timeout=5,
         )
 
-    async def subscribe(self, subject: str, group: str, handler: MessageHandler) -> None:
+    async def subscribe(
+        self, subject: str, group: str, handler: MessageHandler, *, max_attempts: int = 5
+    ) -> None:
         durable = f"{group}--{subject}".replace(".", "_").replace("*", "any").replace(">", "all")
         sub = await self._jetstream().pull_subscribe(
             self.prefix + subject,
