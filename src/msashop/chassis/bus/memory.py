@@ -63,7 +63,7 @@ class InMemoryBus:
         self._groups[subject][group] = _Group(handler, max_attempts)
 
     async def _deliver(self, envelope: Envelope, name: str, group: _Group) -> None:
-        for attempt in range(1, group.max_attempts + 1):
+        for _ in range(group.max_attempts):
             try:
                 await group.handler(envelope)
                 return
@@ -76,7 +76,7 @@ class InMemoryBus:
             subject=envelope.type,
             envelope=envelope,
             reason=reason,
-            attempts=attempt,
+            attempts=group.max_attempts,
             failed_at=datetime.now(UTC),
         )
         self._dead[letter.id] = letter
