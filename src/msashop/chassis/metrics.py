@@ -29,6 +29,7 @@ http_requests_total = Counter(
 )
 errors_total = Counter("errors_total", "Errors by type and code", ["type", "code"])
 outbox_pending = Gauge("outbox_pending_events", "Events written to the outbox, not yet published")
+outbox_lag_seconds = Gauge("outbox_lag_seconds", "Age of the oldest event in the outbox not yet published")
 
 
 def route_template(scope: Scope) -> str:

@@ -87,3 +87,16 @@ class OutboxRelay:
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
         return int(count or 0)
+
+    async def lag_seconds(self) -> float:
+        """Age of the oldest event not yet published: 0 when the outbox is drained."""
+        async with self.db.session() as session:
+            oldest = await session.scalar(
+                sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+            )
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+            oldest = oldest.replace(tzinfo=UTC)
+        age: float = (datetime.now(UTC) - oldest).total_seconds()
+        return max(0.0, age)

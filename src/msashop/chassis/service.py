@@ -21,7 +21,12 @@ from msashop.chassis.db import Database
 from msashop.chassis.discovery import PortMapDiscovery
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.logging import configure_logging
-from msashop.chassis.metrics import RequestMiddleware, metrics_endpoint, outbox_pending
+from msashop.chassis.metrics import (
+    RequestMiddleware,
+    metrics_endpoint,
+    outbox_lag_seconds,
+    outbox_pending,
+)
 from msashop.chassis.outbox_relay import OutboxRelay
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient
@@ -187,6 +192,7 @@ class Service:
     async def _report_outbox(self) -> None:
         if self.relay is not None:
             outbox_pending.set(await self.relay.pending())
+            outbox_lag_seconds.set(await self.relay.lag_seconds())
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

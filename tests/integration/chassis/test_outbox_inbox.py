@@ -186,6 +186,20 @@ async def test_relay_survives_a_failing_broker_and_drains_the_backlog_once(servi
     assert await relay.pending() == 0
 
 
+async def test_outbox_lag_is_the_age_of_the_oldest_unpublished_event(service: Service) -> None:
+    assert service.db is not None
+    relay = OutboxRelay(service.db, InMemoryBus())
+    assert await relay.lag_seconds() == 0.0
+    await commit_events(service, [event(1)])
+    await asyncio.sleep(0.3)
+    await commit_events(service, [event(2)])
+
+    assert 0.3 <= await relay.lag_seconds() < 5
+
+    await relay.publish_pending()
+    assert await relay.lag_seconds() == 0.0
+
+
 class CommittingBus(InMemoryBus):
     """While the relay publishes the first event, another transaction commits a second one."""
 
