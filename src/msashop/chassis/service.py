@@ -18,6 +18,7 @@ from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
 from msashop.chassis.db import Database
+from msashop.chassis.dead_letters import router as dead_letter_admin
 from msashop.chassis.discovery import PortMapDiscovery
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.logging import configure_logging
@@ -74,6 +75,8 @@ class Service:
         self._periodic: list[tuple[float, Hook]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.app = self._build_app()
+        if self.bus is not None:
+            self.app.include_router(dead_letter_admin)  # /admin/dlq: this service's dead letters
 
     # --- wiring, called from a service's main.py ----------------------------------------------
     def include_router(self, router: APIRouter) -> None:
