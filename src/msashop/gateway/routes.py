@@ -21,6 +21,9 @@ PASSTHROUGH: dict[str, str] = {"/.well-known/jwks.json": "user"}
 
 SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values())))
 
+# Per-service admin APIs: /api/admin/<area>/<service>/rest -> <service>'s /admin/<area>/rest.
+ADMIN_AREAS: frozenset[str] = frozenset({"dlq"})
+
 
 @dataclass(frozen=True)
 class Target:
@@ -39,5 +42,15 @@ def resolve(path: str) -> Target | None:
     # Dot segments could step out of the prefix that chose the service: refuse them.
     if any(unquote(s) in (".", "..") for s in segments):
         return None
+    if segments[1] == "admin":
+        return _admin_target(segments)
     service = ROUTES.get(segments[1])
     return Target(service, rest) if service else None
+
+
+def _admin_target(segments: list[str]) -> Target | None:
+    """`["", "admin", "dlq", "order", "x"]` -> Target("order", "/admin/dlq/x")."""
+    if len(segments) < 4 or segments[2] not in ADMIN_AREAS or segments[3] not in SERVICES:
+        return None
+    area, service, rest = segments[2], segments[3], segments[4:]
+    return Target(service, "/".join(["", "admin", area, *rest]))

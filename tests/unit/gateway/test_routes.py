@@ -38,5 +38,26 @@ def test_dot_segments_are_refused(path: str) -> None:
     assert resolve(path) is None
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/admin/dlq/notification", Target("notification", "/admin/dlq")),
+        ("/api/admin/dlq/order/abc", Target("order", "/admin/dlq/abc")),
+        ("/api/admin/dlq/order/abc/replay", Target("order", "/admin/dlq/abc/replay")),
+        ("/api/admin/dlq/inventory/replay", Target("inventory", "/admin/dlq/replay")),
+    ],
+)
+def test_admin_dlq_goes_to_the_named_service_without_its_name(path: str, expected: Target) -> None:
+    assert resolve(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/admin", "/api/admin/dlq", "/api/admin/dlq/gateway", "/api/admin/dlq/nope/x", "/api/admin/x/order"],
+)
+def test_admin_paths_without_a_known_area_and_service_resolve_to_nothing(path: str) -> None:
+    assert resolve(path) is None
+
+
 def test_health_covers_every_routed_service() -> None:
     assert SERVICES == ("inventory", "notification", "order", "payment", "product", "user")
