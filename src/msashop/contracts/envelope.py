@@ -16,11 +16,15 @@ def _now() -> datetime:
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
+    # The payload's schema version (`Payload.version`, "major.minor"; see contracts/README.md).
     version: str = "1.0"
 
 
 class Envelope(BaseModel):
-    """One event or command. `type` is also the bus subject, `key` the partition key."""
+    """One event or command. `type` is also the bus subject, `key` the partition key.
+
+    `traceparent` is the W3C trace context of the request that caused the message.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -66,5 +70,6 @@ def wrap(
         correlation_id=correlation_id or (cause.correlation_id if cause else None) or key,
         causation_id=cause.id if cause else None,
         data=payload.model_dump(mode="json"),
+        metadata=Metadata(version=payload.version),
         traceparent=cause.traceparent if cause else None,
     )

@@ -1,6 +1,9 @@
 """Event and command payloads. The subject is `<aggregate>.<event>`; the key is the aggregate id.
 
-Versioning: additive changes only within a major version; consumers ignore unknown fields.
+Versioning (contracts/README.md): every payload has a `version` "major.minor" that `wrap` puts in
+the envelope's `metadata.version`. An added optional field bumps the minor version; removing,
+renaming or retyping a field is a new major version. Consumers ignore unknown fields and
+tolerate missing optional ones. The JSON Schemas in contracts/schemas/ are generated from here.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     subject: ClassVar[str]
+    version: ClassVar[str] = "1.0"
 
 
 class OrderLine(BaseModel):
@@ -57,11 +61,13 @@ class ProductDeleted(Payload):
 # --- order ----------------------------------------------------------------------------------
 class OrderCreated(Payload):
     subject = "order.created"
+    version = "1.1"  # 1.1: shipping_cost (the total includes it)
     order_id: str
     user_id: str
     lines: list[OrderLine]
     total: Decimal
     currency: str
+    shipping_cost: Decimal | None = None
 
 
 class OrderConfirmed(Payload):
@@ -162,3 +168,31 @@ class PaymentRefunded(Payload):
     order_id: str
     payment_id: str
     amount: Decimal
+
+
+# --- shipping RPC (request/reply over the bus, not events) ---------------------------------
+class ShippingItem(BaseModel):
+    product_id: str
+    quantity: int
+    weight_kg: Decimal | None = None  # unknown: the shipping service assumes a default
+
+
+class ShippingQuoteRequest(Payload):
+    """Asks the shipping service what delivering these items to this destination costs."""
+
+    subject = "shipping.calculate"
+    country: str  # ISO 3166-1 alpha-2
+    postal_code: str
+    items: list[ShippingItem]
+    subtotal: Decimal
+    currency: str
+
+
+class ShippingQuote(Payload):
+    """The reply to `shipping.calculate`."""
+
+    subject = "shipping.calculate.reply"
+    cost: Decimal
+    currency: str
+    service_level: str
+    estimated_days: int
