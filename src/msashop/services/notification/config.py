@@ -1,3 +1,8 @@
+from pathlib import Path
+from typing import Self
+
+from pydantic import model_validator
+
 from msashop.chassis.settings import ServiceSettings
 
 
@@ -9,6 +14,8 @@ class NotificationSettings(ServiceSettings):
     smtp_password: str = ""
     smtp_from: str = "msashop <no-reply@msashop.local>"
     smtp_timeout_seconds: float = 5.0
+    # Tests only: a file of user ids whose order notifications fail on purpose (faults.py).
+    fault_file: Path | None = None
 
     def development_keys(self) -> dict[str, bool]:
         # A mail server in production needs credentials; without one nothing is sent at all.
@@ -16,3 +23,9 @@ class NotificationSettings(ServiceSettings):
             **super().development_keys(),
             "smtp_password": bool(self.smtp_host) and not self.smtp_password,
         }
+
+    @model_validator(mode="after")
+    def _no_fault_injection_in_production(self) -> Self:
+        if self.env == "production" and self.fault_file is not None:
+            raise ValueError("fault_file makes notifications fail on purpose; production refuses it")
+        return self

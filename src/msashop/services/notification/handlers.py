@@ -17,6 +17,7 @@ from msashop.contracts.events import OrderCancelled, OrderConfirmed, UserRegiste
 from msashop.services.notification import domain
 from msashop.services.notification.db import NotificationRepository
 from msashop.services.notification.domain import DeliveredVia, Draft, Notification, Recipient, Sender
+from msashop.services.notification.faults import FaultFile
 
 log = structlog.get_logger()
 
@@ -24,8 +25,9 @@ log = structlog.get_logger()
 class NotificationHandlers:
     """The event handlers, given the sender port."""
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, faults: FaultFile | None = None) -> None:
         self.sender = sender
+        self.faults = faults or FaultFile(None)
 
     async def user_registered(self, envelope: Envelope, uow: UnitOfWork) -> None:
         event = UserRegistered.model_validate(envelope.data)
@@ -35,12 +37,14 @@ class NotificationHandlers:
 
     async def order_confirmed(self, envelope: Envelope, uow: UnitOfWork) -> None:
         event = OrderConfirmed.model_validate(envelope.data)
+        self.faults.check(event.user_id)
         await self._notify(
             uow, event.user_id, domain.order_confirmed(event.order_id, event.total, event.currency)
         )
 
     async def order_cancelled(self, envelope: Envelope, uow: UnitOfWork) -> None:
         event = OrderCancelled.model_validate(envelope.data)
+        self.faults.check(event.user_id)
         await self._notify(uow, event.user_id, domain.order_cancelled(event.order_id, event.reason))
 
     async def _notify(self, uow: UnitOfWork, user_id: str, draft: Draft) -> None:

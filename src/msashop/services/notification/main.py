@@ -10,6 +10,7 @@ from msashop.contracts.events import OrderCancelled, OrderConfirmed, UserRegiste
 from msashop.services.notification import api
 from msashop.services.notification.config import NotificationSettings
 from msashop.services.notification.domain import Sender
+from msashop.services.notification.faults import FaultFile
 from msashop.services.notification.handlers import NotificationHandlers
 from msashop.services.notification.sender import RecordingSender, SmtpSender
 
@@ -33,7 +34,7 @@ def create_service(
     settings = settings or NotificationSettings.load("notification")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
     service.include_router(api.router)
-    handlers = NotificationHandlers(sender or build_sender(settings))
+    handlers = NotificationHandlers(sender or build_sender(settings), FaultFile(settings.fault_file))
     service.on_message(UserRegistered.subject, handlers.user_registered)
     service.on_message(OrderConfirmed.subject, handlers.order_confirmed)
     service.on_message(OrderCancelled.subject, handlers.order_cancelled)
