@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
+from msashop.supervisor.dlq_cli import app as dlq_app
+
 app = typer.Typer(help="msashop: a working microservice e-commerce platform.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
 
