@@ -1,21 +1,47 @@
-"""NATS JetStream adapter: one file-backed stream, a durable pull consumer per (group, subject)."""
+"""NATS JetStream adapter.
+
+- Events: one file-backed stream (`stream`, subjects `prefix>`), a durable pull consumer per
+  (group, subject). A refused message is nak'ed with the port's backoff; on its `max_attempts`-th
+  failure it is copied to the dead-letter stream and terminated.
+- Dead letters: a second stream `<stream>_DLQ` on `<prefix>_dlq.>`, one message per letter on
+  `...dead.<group>` (JSON: group, subject, reason, attempts, failed_at, envelope); its stream
+  sequence is the letter's id. Listing reads by sequence, so it takes nothing off the queue.
+- Replay: the envelope goes to `...replay.<group>` in the same stream, which only that group
+  consumes (one durable consumer per group) and dispatches by `envelope.type` to the group's
+  handlers; the other groups never see it again.
+- RPC: core NATS request/reply on `<prefix>_rpc.<subject>` (outside the event stream, which
+  would otherwise store requests and answer them with a publish ack), responders in a queue group.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import nats
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.api import ConsumerConfig, RawStreamMsg, StreamConfig
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from msashop.chassis.bus.port import MessageHandler, redelivery_delay
+from msashop.chassis.bus.port import (
+    DEFAULT_MAX_ATTEMPTS,
+    DeadLetter,
+    MessageHandler,
+    Responder,
+    RpcError,
+    RpcTimeout,
+    redelivery_delay,
+)
 from msashop.contracts.envelope import Envelope
 
 log = structlog.get_logger()
@@ -23,6 +49,29 @@ log = structlog.get_logger()
 STREAM = "MSASHOP"
 PREFIX = "msashop."
 CLOSE_GRACE_SECONDS = 4.0
+RPC_QUEUE = "responders"
+RPC_ERROR_HEADER = "Msashop-Rpc-Error"
+
+# What a consumer runs for one message: the handler and its attempt limit, None if it has none.
+Route = Callable[[Envelope], "tuple[MessageHandler, int] | None"]
+
+
+def _token(name: str) -> str:
+    """A name as one subject token / consumer name (no dots, wildcards or spaces)."""
+    for char, spelled in ((".", "_"), ("*", "any"), (">", "all"), (" ", "_")):
+        name = name.replace(char, spelled)
+    return name
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` is one token, a trailing `>` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for i, part in enumerate(wanted):
+        if part == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or (part != "*" and part != tokens[i]):
+            return False
+    return len(tokens) == len(wanted)
 
 
 class NatsJetStreamBus:
@@ -30,9 +79,15 @@ class NatsJetStreamBus:
         self.url = url
         self.stream = stream
         self.prefix = prefix
+        base = prefix.rstrip(".")
+        self.dlq_stream = f"{stream}_DLQ"
+        self.dlq_prefix = f"{base}_dlq."
+        self.rpc_prefix = f"{base}_rpc."
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._answering: set[asyncio.Task[None]] = set()
+        self._routes: dict[str, list[tuple[str, MessageHandler, int]]] = {}
         self._closing = False
 
     async def connect(self) -> None:
@@ -44,25 +99,31 @@ class NatsJetStreamBus:
             connect_timeout=5,
         )
         self._js = self._nc.jetstream(timeout=10)
-        config = StreamConfig(
-            name=self.stream,
-            subjects=[f"{self.prefix}>"],
-            duplicate_window=120.0,
+        await self._ensure_stream(
+            StreamConfig(name=self.stream, subjects=[f"{self.prefix}>"], duplicate_window=120.0)
         )
+        await self._ensure_stream(
+            StreamConfig(name=self.dlq_stream, subjects=[f"{self.dlq_prefix}>"], duplicate_window=120.0)
+        )
+
+    async def _ensure_stream(self, config: StreamConfig) -> None:
+        js = self._jetstream()
+        assert config.name is not None
         try:
-            await self._js.stream_info(self.stream)
+            await js.stream_info(config.name)
         except NotFoundError:
             with contextlib.suppress(Exception):  # another process may have created it meanwhile
-                await self._js.add_stream(config)
-            await self._js.stream_info(self.stream)
+                await js.add_stream(config)
+            await js.stream_info(config.name)
 
     async def close(self) -> None:
         # Consumers stop fetching and finish the message in hand (a fetch waits at most 1 s);
         # only one stuck in a handler is cancelled. No drain(): with pull subscriptions it can
         # wait out its 30 s timeout, longer than the supervisor grants a stopping service.
         self._closing = True
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_GRACE_SECONDS)
+        running = [*self._tasks, *self._answering]
+        if running:
+            _, stuck = await asyncio.wait(running, timeout=CLOSE_GRACE_SECONDS)
             for task in stuck:
                 task.cancel()
             for task in stuck:
@@ -86,19 +147,47 @@ class NatsJetStreamBus:
         )
 
     async def subscribe(
-        self, subject: str, group: str, handler: MessageHandler, *, max_attempts: int = 5
+        self,
+        subject: str,
+        group: str,
+        handler: MessageHandler,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
-        durable = f"{group}--{subject}".replace(".", "_").replace("*", "any").replace(">", "all")
+        durable = _token(f"{group}--{subject}")
+        await self._consume_from(
+            self.stream, self.prefix + subject, durable, group, lambda _: (handler, max_attempts)
+        )
+        routes = self._routes.setdefault(group, [])
+        routes.append((subject, handler, max_attempts))
+        if len(routes) == 1:  # the group's first subject: also take its replays
+            replay = self._replay_subject(group)
+            await self._consume_from(
+                self.dlq_stream, replay, _token(f"{group}--replay"), group, self._route(group)
+            )
+
+    def _route(self, group: str) -> Route:
+        def route(envelope: Envelope) -> tuple[MessageHandler, int] | None:
+            for pattern, handler, max_attempts in self._routes.get(group, []):
+                if subject_matches(pattern, envelope.type):
+                    return handler, max_attempts
+            return None
+
+        return route
+
+    async def _consume_from(self, stream: str, subject: str, durable: str, group: str, route: Route) -> None:
         sub = await self._jetstream().pull_subscribe(
-            self.prefix + subject,
+            subject,
             durable=durable,
-            stream=self.stream,
+            stream=stream,
+            # Attempts are counted here, not by the server: a letter that could not be written
+            # to the dead-letter stream must stay on the queue.
             config=ConsumerConfig(ack_wait=60, max_deliver=-1, max_ack_pending=1000),
         )
-        self._tasks.append(asyncio.create_task(self._consume(sub, handler, durable)))
+        self._tasks.append(asyncio.create_task(self._consume(sub, route, durable, group)))
 
     async def _consume(
-        self, sub: JetStreamContext.PullSubscription, handler: MessageHandler, durable: str
+        self, sub: JetStreamContext.PullSubscription, route: Route, durable: str, group: str
     ) -> None:
         while not self._closing:
             try:
@@ -116,34 +205,198 @@ class NatsJetStreamBus:
                     with contextlib.suppress(Exception):
                         await msg.nak()
                     continue
-                await self._handle(msg, handler, durable)
+                await self._handle(msg, route, durable, group)
 
-    async def _handle(self, msg: Msg, handler: MessageHandler, durable: str) -> None:
+    async def _handle(self, msg: Msg, route: Route, durable: str, group: str) -> None:
         try:
             envelope = Envelope.from_bytes(msg.data)
         except ValidationError as exc:
             log.error("bus.malformed_message", consumer=durable, subject=msg.subject, error=str(exc))
             await msg.term()
             return
+        target = route(envelope)
+        attempt = msg.metadata.num_delivered if msg.metadata and msg.metadata.num_delivered else 1
         try:
-            await handler(envelope)
+            if target is None:
+                raise LookupError(f"group {group} has no handler for {envelope.type} here")
+            await target[0](envelope)
         except asyncio.CancelledError:
+            # Stopped mid-handler: give the message back now, not after the ack wait.
+            with contextlib.suppress(Exception):
+                await msg.nak()
             raise
         except Exception as exc:  # noqa: BLE001 - any handler failure means: redeliver later
-            attempt = msg.metadata.num_delivered if msg.metadata else 1
-            log.warning(
-                "bus.handler_failed",
-                consumer=durable,
-                subject=envelope.type,
-                event_id=envelope.id,
-                attempt=attempt,
-                error=f"{type(exc).__name__}: {exc}",
+            max_attempts = target[1] if target else DEFAULT_MAX_ATTEMPTS
+            await self._refuse(
+                msg, envelope, group, durable, f"{type(exc).__name__}: {exc}", attempt, max_attempts
             )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=redelivery_delay(attempt))
             return
         with contextlib.suppress(Exception):
             await msg.ack()
+
+    async def _refuse(
+        self,
+        msg: Msg,
+        envelope: Envelope,
+        group: str,
+        durable: str,
+        reason: str,
+        attempt: int,
+        max_attempts: int,
+    ) -> None:
+        log.warning(
+            "bus.handler_failed",
+            consumer=durable,
+            subject=envelope.type,
+            event_id=envelope.id,
+            attempt=attempt,
+            error=reason,
+        )
+        if attempt >= max_attempts:
+            try:
+                await self._dead_letter(msg, envelope, group, durable, reason, attempt)
+            except Exception as exc:  # noqa: BLE001 - keep it on the queue: it comes back later
+                log.error("bus.dead_letter_failed", consumer=durable, event_id=envelope.id, error=str(exc))
+            else:
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                return
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=redelivery_delay(attempt))
+
+    async def _dead_letter(
+        self, msg: Msg, envelope: Envelope, group: str, durable: str, reason: str, attempts: int
+    ) -> None:
+        body = {
+            "group": group,
+            "subject": envelope.type,
+            "reason": reason,
+            "attempts": attempts,
+            "failed_at": datetime.now(UTC).isoformat(),
+            "envelope": envelope.model_dump(mode="json"),
+        }
+        sequence = msg.metadata.sequence.stream if msg.metadata and msg.metadata.sequence else envelope.id
+        await self._jetstream().publish(
+            f"{self.dlq_prefix}dead.{_token(group)}",
+            json.dumps(body).encode(),
+            stream=self.dlq_stream,
+            # A crash between this write and the term redelivers the message: write it once.
+            headers={"Nats-Msg-Id": f"dlq:{durable}:{sequence}"},
+            timeout=5,
+        )
+        log.error(
+            "bus.dead_lettered", group=group, subject=envelope.type, event_id=envelope.id, attempts=attempts
+        )
+
+    def _replay_subject(self, group: str) -> str:
+        return f"{self.dlq_prefix}replay.{_token(group)}"
+
+    async def dead_letters(self, group: str | None = None, *, limit: int = 100) -> list[DeadLetter]:
+        wanted = f"{self.dlq_prefix}dead.{_token(group) if group else '>'}"
+        letters: list[DeadLetter] = []
+        sequence = 1
+        while len(letters) < limit:
+            try:
+                raw = await self._jetstream().get_msg(
+                    self.dlq_stream, seq=sequence, subject=wanted, next=True
+                )
+            except NotFoundError:
+                break
+            assert raw.seq is not None
+            sequence = raw.seq + 1
+            letter = self._letter(raw)
+            if letter is not None and (group is None or letter.group == group):
+                letters.append(letter)
+        return letters
+
+    def _letter(self, raw: RawStreamMsg) -> DeadLetter | None:
+        try:
+            body = json.loads(raw.data or b"")
+            return DeadLetter(
+                id=str(raw.seq),
+                group=body["group"],
+                subject=body["subject"],
+                envelope=Envelope.model_validate(body["envelope"]),
+                reason=body["reason"],
+                attempts=int(body["attempts"]),
+                failed_at=datetime.fromisoformat(body["failed_at"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("bus.malformed_dead_letter", stream=self.dlq_stream, seq=raw.seq, error=str(exc))
+            return None
+
+    async def _find(self, dead_letter_id: str) -> DeadLetter | None:
+        if not dead_letter_id.isdigit() or int(dead_letter_id) < 1:
+            return None
+        try:
+            raw = await self._jetstream().get_msg(self.dlq_stream, seq=int(dead_letter_id))
+        except NotFoundError:
+            return None
+        if not (raw.subject or "").startswith(f"{self.dlq_prefix}dead."):
+            return None  # a replay request, not a letter
+        return self._letter(raw)
+
+    async def replay_dead_letter(self, dead_letter_id: str) -> bool:
+        letter = await self._find(dead_letter_id)
+        if letter is None:
+            return False
+        await self._jetstream().publish(
+            self._replay_subject(letter.group),
+            letter.envelope.to_bytes(),
+            stream=self.dlq_stream,
+            headers={"Nats-Msg-Id": f"replay:{dead_letter_id}"},  # a retried replay goes out once
+            timeout=5,
+        )
+        return await self.purge_dead_letter(dead_letter_id)
+
+    async def purge_dead_letter(self, dead_letter_id: str) -> bool:
+        if await self._find(dead_letter_id) is None:
+            return False
+        try:
+            return await self._jetstream().delete_msg(self.dlq_stream, int(dead_letter_id))
+        except NotFoundError:
+            return False
+
+    async def request(self, subject: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        try:
+            reply = await self._client().request(
+                self.rpc_prefix + subject, json.dumps(body).encode(), timeout=timeout
+            )
+        except NoRespondersError as exc:
+            raise RpcTimeout(f"no reply on {subject}: nobody answers it") from exc
+        except (NatsTimeout, TimeoutError) as exc:
+            raise RpcTimeout(f"no reply on {subject} within {timeout} s") from exc
+        answer: dict[str, Any] = json.loads(reply.data)
+        if reply.headers and reply.headers.get(RPC_ERROR_HEADER):
+            raise RpcError(f"{subject}: {answer.get('error', 'error')}")
+        return answer
+
+    async def respond(self, subject: str, responder: Responder) -> None:
+        async def on_request(msg: Msg) -> None:
+            # One task per request: a slow answer does not hold up the next request.
+            task = asyncio.create_task(self._answer(msg, responder, subject))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+        await self._client().subscribe(self.rpc_prefix + subject, queue=RPC_QUEUE, cb=on_request)
+        await self._client().flush(timeout=5)  # the server knows the responder once this returns
+
+    async def _answer(self, msg: Msg, responder: Responder, subject: str) -> None:
+        headers: dict[str, str] | None = None
+        try:
+            reply = json.dumps(await responder(json.loads(msg.data)), default=str)
+        except Exception as exc:  # noqa: BLE001 - the caller gets the error as an RpcError
+            log.warning("bus.responder_failed", subject=subject, error=f"{type(exc).__name__}: {exc}")
+            reply = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+            headers = {RPC_ERROR_HEADER: "1"}
+        if msg.reply:
+            with contextlib.suppress(Exception):  # the caller gave up or the broker is away
+                await self._client().publish(msg.reply, reply.encode(), headers=headers)
+
+    def _client(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("bus is not connected")
+        return self._nc
 
     def _jetstream(self) -> JetStreamContext:
         if self._js is None:
