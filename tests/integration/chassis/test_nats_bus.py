@@ -1,4 +1,4 @@
-"""The NATS JetStream adapter against a real nats-server: groups, sharing, redelivery, order, dedupe."""
+"""The NATS JetStream adapter against a real nats-server: groups, sharing, redelivery, order, dedupe, DLQ."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from msashop.chassis.bus.nats import NatsJetStreamBus
+from msashop.chassis.bus.nats import NatsJetStreamBus, subject_matches
 from msashop.contracts.envelope import Envelope
 from tests.conftest import unavailable, wait_until
 
@@ -188,10 +189,13 @@ async def test_round_trip_on_the_machines_nats_with_a_private_stream() -> None:
         info = await admin.jetstream().stream_info(stream)
         assert info.config.subjects == [f"{prefix}>"]
         assert info.state.messages == 3
+        dead = await admin.jetstream().stream_info(f"{stream}_DLQ")
+        assert dead.config.subjects == [f"test{unique}_dlq.>"]  # beside the events, not among them
     finally:
         await bus.close()
-        with contextlib.suppress(NotFoundError):  # connect failed before creating it
-            await admin.jetstream().delete_stream(stream)
+        for name in (stream, f"{stream}_DLQ"):
+            with contextlib.suppress(NotFoundError):  # connect failed before creating it
+                await admin.jetstream().delete_stream(name)
         await admin.close()
 
 
@@ -218,3 +222,74 @@ async def test_close_is_prompt_and_lets_the_message_in_hand_finish(
 
     assert loop.time() - begun < 3, "a service must stop well within the supervisor's grace period"
     assert finished.is_set()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("order.created", "order.created", True),
+        ("order.*", "order.created", True),
+        ("order.*", "order.created.v2", False),
+        ("order.>", "order.created.v2", True),
+        ("order.>", "order", False),
+        ("payment.*", "order.created", False),
+    ],
+)
+def test_replays_are_routed_by_nats_subject_matching(pattern: str, subject: str, matches: bool) -> None:
+    assert subject_matches(pattern, subject) is matches
+
+
+async def test_a_dead_letter_replayed_from_another_process_reaches_the_running_consumer(
+    bus_factory: Callable[[], NatsJetStreamBus],
+) -> None:
+    service, cli = bus_factory(), bus_factory()  # e.g. `msashop dlq replay` in its own process
+    await service.connect()
+    await cli.connect()
+    broken = True
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        if broken:
+            raise RuntimeError("not yet")
+        handled.append(envelope.id)
+
+    await service.subscribe("test.cli", "group-a", handler, max_attempts=2)
+    sent = message("test.cli")
+    await service.publish(sent)
+    await wait_until_async(lambda: cli.dead_letters("group-a"), within=10)
+    [letter] = await cli.dead_letters("group-a")
+
+    broken = False
+    assert await cli.replay_dead_letter(letter.id)
+
+    await wait_until(lambda: handled == [sent.id])
+    assert await cli.dead_letters() == []
+
+
+async def test_a_replayed_message_that_fails_again_goes_back_to_the_dead_letters(
+    bus: NatsJetStreamBus,
+) -> None:
+    async def always_fails(envelope: Envelope) -> None:
+        raise RuntimeError("still broken")
+
+    await bus.subscribe("test.again", "group-a", always_fails, max_attempts=2)
+    sent = message("test.again")
+    await bus.publish(sent)
+    await wait_until_async(lambda: bus.dead_letters(), within=10)
+    [first] = await bus.dead_letters()
+
+    assert await bus.replay_dead_letter(first.id)
+
+    await wait_until_async(lambda: bus.dead_letters(), within=10)
+    [second] = await bus.dead_letters()
+    assert second.id != first.id
+    assert (second.envelope, second.group, second.attempts) == (sent, "group-a", 2)
+
+
+async def wait_until_async(fetch: Callable[[], Awaitable[list[Any]]], within: float) -> None:
+    """Poll until `fetch()` returns a non-empty list."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await fetch():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"nothing within {within} s")
+        await asyncio.sleep(0.1)
