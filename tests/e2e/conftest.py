@@ -55,6 +55,10 @@ class Platform:
     def ports_file(self) -> Path:
         return self.data_dir / "ports.json"
 
+    @property
+    def notification_faults(self) -> Path:
+        return self.root / "notification-faults"
+
     def start(self) -> None:
         self.port = free_port()
         self.starts += 1
@@ -62,6 +66,8 @@ class Platform:
         env["MSASHOP_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         # Rate limits would throttle the tests' polling and the load scenario; CONTRACT: nothing else changes.
         env["MSASHOP_RATE_LIMITS"] = "off"
+        # test_dead_letters.py lists a user here to make their order notifications fail (off: absent).
+        env["MSASHOP_NOTIFICATION_FAULT_FILE"] = str(self.notification_faults)
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start {self.starts} on port {self.port} =====\n".encode())
             log.flush()
