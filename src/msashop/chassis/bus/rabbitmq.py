@@ -117,6 +117,9 @@ class RabbitMqBus:
 
     async def connect(self) -> None:
         self._closing = False
+        if self._connection is not None:  # a retried connect: drop the half-made first try
+            with contextlib.suppress(Exception):
+                await self._connection.close()
         self._connection = await aio_pika.connect_robust(
             self.url,
             client_properties={"connection_name": self.connection_name},
