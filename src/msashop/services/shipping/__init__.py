@@ -1,0 +1,1 @@
+"""The shipping service: prices delivery over the bus (`shipping.calculate` RPC)."""
