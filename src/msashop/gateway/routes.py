@@ -19,7 +19,10 @@ ROUTES: dict[str, str] = {
 # Paths outside /api that still belong to a service, forwarded unchanged.
 PASSTHROUGH: dict[str, str] = {"/.well-known/jwks.json": "user"}
 
-SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values())))
+# Services with no public route (answered over the bus only); /health still reports them.
+INTERNAL: tuple[str, ...] = ("shipping",)
+
+SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values()) | set(INTERNAL)))
 
 # Per-service admin APIs: /api/admin/<area>/<service>/rest -> <service>'s /admin/<area>/rest.
 ADMIN_AREAS: frozenset[str] = frozenset({"dlq"})

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from msashop.supervisor.config import PlatformConfig
 
-SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
+SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order")
 START_ORDER = (*SERVICES, "gateway")
 # Health-gated start in dependency order: a wave starts once the one before is ready. Within a
 # wave nothing depends on anything else (the bus keeps events for consumers still starting).
 START_WAVES: tuple[tuple[str, ...], ...] = (
     ("user", "product"),  # what others call synchronously: keys (JWKS) and prices
-    ("inventory", "payment", "notification", "order"),
+    ("inventory", "payment", "notification", "shipping", "order"),
     ("gateway",),
 )
 ADMIN_EMAIL = "admin@msashop.local"

@@ -73,7 +73,7 @@ class Env:
 
     def point(self, **overrides: str) -> None:
         """user, notification -> the `users` fake; everything else -> the `catalog` fake."""
-        urls = {name: self.catalog.url for name in ("product", "inventory", "order", "payment")}
+        urls = {name: self.catalog.url for name in ("product", "inventory", "order", "payment", "shipping")}
         urls |= {"user": self.users.url, "notification": self.users.url}
         self.service.discovery = StaticDiscovery(urls | overrides)  # type: ignore[assignment]
 
@@ -203,7 +203,9 @@ async def test_health_is_ok_when_every_service_is_ready(env: Env) -> None:
     assert answer.status_code == 200
     assert answer.json() == {
         "status": "ok",
-        "services": dict.fromkeys(("inventory", "notification", "order", "payment", "product", "user"), "ok"),
+        "services": dict.fromkeys(
+            ("inventory", "notification", "order", "payment", "product", "shipping", "user"), "ok"
+        ),
     }
 
 

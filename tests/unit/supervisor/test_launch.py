@@ -22,11 +22,20 @@ WIRING = Wiring(
 
 
 def test_services_start_before_the_gateway_in_dependency_order() -> None:
-    assert START_ORDER == ("user", "product", "inventory", "payment", "notification", "order", "gateway")
+    assert START_ORDER == (
+        "user",
+        "product",
+        "inventory",
+        "payment",
+        "notification",
+        "shipping",
+        "order",
+        "gateway",
+    )
     assert select(["gateway", "product"]) == ("product", "gateway")
     assert select(None) == START_ORDER
     with pytest.raises(ValueError, match="unknown component"):
-        select(["shipping"])
+        select(["billing"])
 
 
 def test_each_child_gets_its_own_prefixed_settings() -> None:
