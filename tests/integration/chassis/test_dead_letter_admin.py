@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from msashop.chassis.bus.memory import InMemoryBus
+from msashop.chassis.bus.nats import NatsJetStreamBus
 from msashop.chassis.bus.port import EventBus
 from msashop.chassis.service import Service
 from msashop.chassis.settings import ServiceSettings
@@ -81,10 +82,13 @@ class Running:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.nats)])
 def bus_factory(request: pytest.FixtureRequest) -> Callable[[], EventBus]:
-    """Each adapter that keeps dead letters; the in-memory fake delivers inline."""
-    return InMemoryBus
+    """The in-memory fake (inline delivery) and NATS JetStream on a private nats-server."""
+    if request.param == "memory":
+        return InMemoryBus
+    url: str = request.getfixturevalue("nats_server")
+    return lambda: NatsJetStreamBus(url)
 
 
 @pytest.fixture
@@ -204,6 +208,7 @@ async def test_unknown_ids_are_404_and_another_groups_dead_letters_are_invisible
     assert [d.id for d in await bus.dead_letters("other")] == [theirs.id]
 
 
+@pytest.mark.parametrize("bus_factory", ["memory"], indirect=True)
 @pytest.mark.parametrize(
     ("method", "path"),
     [
