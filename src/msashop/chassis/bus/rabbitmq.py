@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,20 +41,17 @@ from msashop.chassis.bus.port import (
     DeadLetter,
     MessageHandler,
     Responder,
-    RpcError,
-    RpcTimeout,
     redelivery_delay,
 )
+from msashop.chassis.bus.rabbitmq_rpc import PUBLISH_TIMEOUT, RabbitMqRpc
 from msashop.contracts.envelope import Envelope
 
 log = structlog.get_logger()
 
 PREFETCH = 20
-PUBLISH_TIMEOUT = 10.0
 CLOSE_GRACE_SECONDS = 4.0
 ATTEMPT = "x-attempt"
 LETTER_ID = "x-dead-letter-id"
-RPC_ERROR = "x-rpc-error"
 
 
 @dataclass
@@ -97,9 +93,7 @@ class RabbitMqBus:
         self._consumers: list[_Consumer] = []
         self._workers: list[asyncio.Task[None]] = []
         self._retry_queues: set[str] = set()
-        self._pending: dict[str, asyncio.Future[tuple[dict[str, Any], bool]]] = {}
-        self._reply_queue: str | None = None
-        self._reply_lock = asyncio.Lock()
+        self._rpc = RabbitMqRpc(namespace, self._publishing, self._consuming)
         self._closing = False
 
     # -- names ---------------------------------------------------------------------------------
@@ -109,9 +103,6 @@ class RabbitMqBus:
 
     def dlq_name(self, group: str) -> str:
         return f"{self.namespace}.dlq.{group}"
-
-    def rpc_queue_name(self, subject: str) -> str:
-        return f"{self.namespace}.rpc.{subject}"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -152,10 +143,7 @@ class RabbitMqBus:
                 await task
         self._workers.clear()
         self._consumers.clear()
-        for future in self._pending.values():
-            future.cancel()
-        self._pending.clear()
-        self._reply_queue = None
+        self._rpc.reset()
         self._retry_queues.clear()
         if self._connection is not None:
             with contextlib.suppress(Exception):
@@ -386,76 +374,13 @@ class RabbitMqBus:
             self._message(letter.envelope, headers), routing_key=name, timeout=PUBLISH_TIMEOUT
         )
 
-    # -- request / respond ---------------------------------------------------------------------
+    # -- request / respond (rabbitmq_rpc.py) ----------------------------------------------------
 
     async def request(self, subject: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        reply_to = await self._reply_queue_name()
-        correlation_id = uuid.uuid4().hex
-        future: asyncio.Future[tuple[dict[str, Any], bool]] = asyncio.get_running_loop().create_future()
-        self._pending[correlation_id] = future
-        try:
-            message = aio_pika.Message(
-                json.dumps(body).encode(),
-                content_type="application/json",
-                correlation_id=correlation_id,
-                reply_to=reply_to,
-                expiration=timeout,  # nobody waits for it afterwards
-            )
-            async with asyncio.timeout(timeout):
-                await self._publishing().default_exchange.publish(
-                    message, routing_key=self.rpc_queue_name(subject)
-                )
-                reply, failed = await future
-        except TimeoutError as exc:
-            raise RpcTimeout(f"no reply on {subject} within {timeout} s") from exc
-        finally:
-            self._pending.pop(correlation_id, None)
-        if failed:
-            raise RpcError(f"{subject}: {reply.get('error', 'unknown error')}")
-        return reply
-
-    async def _reply_queue_name(self) -> str:
-        async with self._reply_lock:
-            if self._reply_queue is None:
-                name = f"{self.namespace}.reply.{uuid.uuid4().hex}"
-                queue = await self._consuming().declare_queue(name, exclusive=True)
-                await queue.consume(self._on_reply, no_ack=True)
-                self._reply_queue = name
-            return self._reply_queue
-
-    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        future = self._pending.get(message.correlation_id or "")
-        if future is None or future.done():
-            return  # late reply to a request that timed out
-        try:
-            reply = json.loads(message.body)
-        except ValueError:
-            reply = {"error": "malformed reply"}
-        future.set_result((reply, bool(message.headers.get(RPC_ERROR))))
+        return await self._rpc.request(subject, body, timeout=timeout)
 
     async def respond(self, subject: str, responder: Responder) -> None:
-        queue = await self._consuming().declare_queue(self.rpc_queue_name(subject), auto_delete=True)
-
-        async def answer(message: AbstractIncomingMessage) -> None:
-            async with message.process(requeue=False, ignore_processed=True):
-                headers: dict[str, Any] = {}
-                try:
-                    reply = await responder(json.loads(message.body))
-                except Exception as exc:  # noqa: BLE001 - the error goes back to the caller
-                    reply, headers = {"error": f"{type(exc).__name__}: {exc}"}, {RPC_ERROR: True}
-                if message.reply_to:
-                    await self._publishing().default_exchange.publish(
-                        aio_pika.Message(
-                            json.dumps(reply).encode(),
-                            content_type="application/json",
-                            correlation_id=message.correlation_id,
-                            headers=headers,
-                        ),
-                        routing_key=message.reply_to,
-                        timeout=PUBLISH_TIMEOUT,
-                    )
-
-        await queue.consume(answer)
+        await self._rpc.respond(subject, responder)
 
     # -- helpers -------------------------------------------------------------------------------
 
