@@ -1,4 +1,5 @@
-"""An order service on a temporary SQLite file, an in-memory bus and a small fake product service.
+"""An order service on a temporary SQLite file, an in-memory bus, a small fake product service
+and a fake shipping service answering `shipping.calculate` on that bus.
 
 `Shop` drives it: place orders through the API, answer the saga's commands by publishing the
 replies inventory and payment would, and read what the service queued on the bus.
@@ -10,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from aiohttp import web
 
 from msashop.chassis.bus.memory import InMemoryBus
 from msashop.contracts.envelope import Envelope
-from msashop.contracts.events import Payload
+from msashop.contracts.events import Payload, ShippingQuote, ShippingQuoteRequest
 from msashop.services.order.config import OrderSettings
 from msashop.services.order.main import create_service
 from tests.service_harness import ServiceHarness, running
@@ -46,6 +48,25 @@ class FakeProducts:
         return web.json_response([PRODUCTS[i] for i in ids if i in PRODUCTS])
 
 
+@dataclass
+class FakeShipping:
+    """Answers `shipping.calculate` with a flat `cost`; `refuse` makes it answer an error."""
+
+    cost: Decimal = Decimal("4.50")
+    currency: str = "USD"
+    refuse: bool = False
+    requests: list[ShippingQuoteRequest] = field(default_factory=list)
+
+    async def calculate(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(ShippingQuoteRequest.model_validate(body))
+        if self.refuse:
+            raise ValueError("cannot ship there")
+        quote = ShippingQuote(
+            cost=self.cost, currency=self.currency, service_level="standard", estimated_days=3
+        )
+        return quote.model_dump(mode="json")
+
+
 def address() -> dict[str, str]:
     return {"name": "Ada", "line1": "1 Loop St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}
 
@@ -61,6 +82,7 @@ def order_body(*items: tuple[str, int], token: str = "tok_visa") -> dict[str, An
 
 class Shop(ServiceHarness):
     products: FakeProducts
+    shipping: FakeShipping
 
     async def place(
         self, body: dict[str, Any] | None = None, *, user: str = "u1", key: str | None = None
@@ -130,6 +152,18 @@ def settings(tmp_path: Path, products: FakeProducts) -> OrderSettings:
 
 @pytest.fixture
 async def shop(settings: OrderSettings, products: FakeProducts) -> AsyncIterator[Shop]:
+    bus = InMemoryBus()
+    shipping = FakeShipping()
+    await bus.respond(ShippingQuoteRequest.subject, shipping.calculate)
+    async with running(create_service(settings, bus=bus), harness=Shop) as harness:
+        harness.products = products
+        harness.shipping = shipping
+        yield harness
+
+
+@pytest.fixture
+async def shop_without_shipping(settings: OrderSettings, products: FakeProducts) -> AsyncIterator[Shop]:
+    """No shipping service answers on this bus."""
     async with running(create_service(settings, bus=InMemoryBus()), harness=Shop) as harness:
         harness.products = products
         yield harness

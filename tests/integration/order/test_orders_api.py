@@ -27,7 +27,7 @@ async def test_placing_an_order_answers_202_pending_priced_by_the_catalog(shop: 
         {"product_id": "p-mouse", "name": "Mouse", "quantity": 3, "unit_price": 19.99, "line_total": 59.97},
         {"product_id": "p-pen", "name": "Pen", "quantity": 3, "unit_price": 0.1, "line_total": 0.3},
     ]
-    assert order["total"] == 60.27
+    assert (order["shipping_cost"], order["total"]) == (4.5, 64.77)  # 60.27 of items + shipping
     assert order["shipping_address"]["country"] == "GB" and order["shipping_address"]["line2"] is None
     assert shop.products.calls == ["p-mouse,p-pen"]  # one batch call for all lines
 
@@ -35,7 +35,8 @@ async def test_placing_an_order_answers_202_pending_priced_by_the_catalog(shop: 
 async def test_placing_queues_order_created_and_the_reservation(shop: Shop) -> None:
     order = await shop.place_ok()
     [created] = shop.sent("order.created", order["id"])
-    assert created.data["total"] == "39.98" and created.data["lines"][0]["quantity"] == 2
+    assert created.data["total"] == "44.48" and created.data["lines"][0]["quantity"] == 2
+    assert created.data["shipping_cost"] == "4.50" and created.metadata.version == "1.1"
     [reserve] = shop.sent("inventory.reserve", order["id"])
     saga = await shop.saga(order["id"])
     assert reserve.data["idempotency_key"] == f"{saga['saga_id']}:reserve"
@@ -105,7 +106,7 @@ async def test_same_idempotency_key_and_body_answers_the_same_order(shop: Shop) 
     await shop.settle()
     order_id = first.json()["id"]
     await shop.reply(StockReserved(order_id=order_id))
-    await shop.reply(PaymentCaptured(order_id=order_id, payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order_id, payment_id="pay-1", amount=44.48))
     again = await shop.place(key="k-1")
     assert again.status_code == 202
     assert again.json() == first.json()  # the first answer, though the order is CONFIRMED by now
@@ -148,7 +149,7 @@ async def test_list_shows_my_orders_newest_first_filtered_and_paged(shop: Shop) 
     ids = [(await shop.place_ok())["id"] for _ in range(3)]
     await shop.place_ok(user="u2")
     await shop.reply(StockReserved(order_id=ids[0]))
-    await shop.reply(PaymentCaptured(order_id=ids[0], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=ids[0], payment_id="pay-1", amount=44.48))
 
     listed = (await shop.client.get("/orders", headers=shop.auth_headers("u1"))).json()
     assert [o["id"] for o in listed["items"]] == ids[::-1]
@@ -176,17 +177,17 @@ async def test_analytics_counts_and_revenue_by_status_and_day_for_admins(shop: S
     confirmed = await shop.place_ok()
     await shop.place_ok(order_body(("p-pen", 5)))
     await shop.reply(StockReserved(order_id=confirmed["id"]))
-    await shop.reply(PaymentCaptured(order_id=confirmed["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=confirmed["id"], payment_id="pay-1", amount=44.48))
 
     assert (await shop.client.get("/orders/analytics", headers=shop.auth_headers("u1"))).status_code == 403
     response = await shop.client.get("/orders/analytics", headers=shop.auth_headers("boss", "admin"))
     assert response.status_code == 200
     report = response.json()
     assert report["by_status"] == {
-        "PENDING": {"count": 1, "revenue": 0.5},
-        "CONFIRMED": {"count": 1, "revenue": 39.98},
+        "PENDING": {"count": 1, "revenue": 5.0},
+        "CONFIRMED": {"count": 1, "revenue": 44.48},
         "CANCELLED": {"count": 0, "revenue": 0.0},
     }
     [today] = report["by_day"]
     assert today["day"] == confirmed["created_at"][:10]
-    assert (today["count"], today["revenue"]) == (2, 39.98)
+    assert (today["count"], today["revenue"]) == (2, 44.48)

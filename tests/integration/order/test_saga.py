@@ -40,7 +40,7 @@ async def _reserved(shop: Shop) -> dict[str, Any]:
 
 async def _confirmed(shop: Shop) -> dict[str, Any]:
     order = await _reserved(shop)
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     return order
 
 
@@ -52,19 +52,19 @@ async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> N
     assert charge.data == {
         "order_id": order["id"],
         "user_id": "u1",
-        "amount": "39.98",
+        "amount": "44.48",
         "currency": "USD",
         "token": "tok_visa",
         "idempotency_key": f"{saga_id}:charge",
     }
     assert await _payment_token(shop, order["id"]) is None  # it left with the charge
 
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert (await shop.order(order["id"]))["status"] == "CONFIRMED"
     [commit] = shop.sent("inventory.commit", order["id"])
     assert commit.data["idempotency_key"] == f"{saga_id}:commit"
     [confirmed] = shop.sent("order.confirmed", order["id"])
-    assert confirmed.data["total"] == "39.98"
+    assert confirmed.data["total"] == "44.48"  # 2 x 19.99 + 4.50 shipping
 
     await shop.reply(StockCommitted(order_id=order["id"]))
     saga = await shop.saga(order["id"])
@@ -166,7 +166,7 @@ async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> No
 async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
     order = await _reserved(shop)
     await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert (await shop.order(order["id"]))["status"] == "CANCELLED"
     saga_id = (await shop.saga(order["id"]))["saga_id"]
     [refund] = shop.sent("payment.refund", order["id"])
@@ -174,10 +174,10 @@ async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
     assert len(shop.sent("inventory.release", order["id"])) == 2  # the cancel's and the late one
     assert shop.sent("inventory.commit", order["id"]) == []
 
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert len(shop.sent("payment.refund", order["id"])) == 1  # a second capture is a duplicate
 
-    await shop.reply(PaymentRefunded(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentRefunded(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert ("REFUND_PAYMENT", "COMPLETED") in _steps(await shop.saga(order["id"]))
 
 
@@ -200,7 +200,7 @@ async def test_redelivered_reply_changes_nothing(shop: Shop) -> None:
     assert len(shop.sent("payment.charge", order["id"])) == 1
     await shop.reply(PaymentDeclined(order_id=order["id"], reason="no"))
     await shop.reply(PaymentDeclined(order_id=order["id"], reason="no"))
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=39.98))
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert (await shop.order(order["id"]))["status_reason"] == "payment_declined"
     assert len(shop.sent("inventory.release", order["id"])) == 1
     assert len(shop.sent("order.cancelled", order["id"])) == 1

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from msashop.chassis.auth import AdminUser, CurrentUser
@@ -16,6 +16,7 @@ from msashop.services.order.config import OrderSettings
 from msashop.services.order.db import OrderRepository, SagaRepository
 from msashop.services.order.domain import MAX_LINES, MAX_QUANTITY, Order, OrderStatus, ShippingAddress
 from msashop.services.order.handlers import orders
+from msashop.services.order.shipping import ShippingQuotes
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -74,7 +75,8 @@ class OrderOut(BaseModel):
     status: OrderStatus
     status_reason: str | None
     items: list[LineOut]
-    total: float
+    shipping_cost: float
+    total: float  # the items' line totals plus shipping_cost
     currency: str
     shipping_address: AddressOut
     created_at: datetime
@@ -98,6 +100,7 @@ class OrderOut(BaseModel):
                 )
                 for line in o.lines
             ],
+            shipping_cost=float(o.shipping_cost),
             total=float(o.total),
             currency=o.currency,
             shipping_address=AddressOut(
@@ -151,6 +154,12 @@ class SagaOut(BaseModel):
     steps: list[StepOut]
 
 
+def get_shipping_quotes(request: Request) -> ShippingQuotes:
+    """The shipping port main.py put on the app (a fake in tests that want one)."""
+    quotes: ShippingQuotes = request.app.state.shipping_quotes
+    return quotes
+
+
 def request_hash(body: PlaceOrderIn) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -161,6 +170,7 @@ async def place_order(
     body: PlaceOrderIn,
     user: CurrentUser,
     client: Client,
+    shipping: Annotated[ShippingQuotes, Depends(get_shipping_quotes)],
     request: Request,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> OrderOut:
@@ -184,7 +194,7 @@ async def place_order(
     settings = service.settings
     assert isinstance(settings, OrderSettings)
     timeout = timedelta(seconds=settings.saga_timeout_seconds)
-    order = await orders.place_order(service.unit_of_work, client, command, saga_timeout=timeout)
+    order = await orders.place_order(service.unit_of_work, client, shipping, command, saga_timeout=timeout)
     return OrderOut.of(order)
 
 

@@ -6,3 +6,5 @@ class OrderSettings(ServiceSettings):
     saga_timeout_seconds: float = 300.0
     # How often the job looks for overdue sagas.
     saga_sweep_seconds: float = 10.0
+    # How long placing an order waits for the shipping service's quote (bus RPC) before a 503.
+    shipping_timeout_seconds: float = 2.0

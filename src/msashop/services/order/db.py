@@ -38,6 +38,8 @@ orders = sa.Table(
     sa.Column("shipping_address", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Part of `total`; 0 for orders placed before shipping was priced (migration 0002).
+    sa.Column("shipping_cost", sa.Numeric(12, 2), nullable=False, server_default="0"),
 )
 
 order_lines = sa.Table(
@@ -93,6 +95,7 @@ class OrderRepository:
                 status=order.status.value,
                 status_reason=order.status_reason,
                 total=order.total,
+                shipping_cost=order.shipping_cost,
                 currency=order.currency,
                 shipping_address=asdict(order.shipping_address),
                 created_at=order.created_at,
@@ -185,6 +188,7 @@ class OrderRepository:
                 updated_at=utc(row.updated_at),
                 status=OrderStatus(row.status),
                 status_reason=row.status_reason,
+                shipping_cost=money(row.shipping_cost),
             )
             for row in rows
         ]

@@ -1,8 +1,8 @@
 """The order's rules and the saga's state. No I/O here.
 
-An `Order` is priced once, when it is placed, from the catalog's prices at that moment; after
-that only its status changes. A `Saga` is the orchestrator's memory for one order: which step
-it is on and a log of every step with its outcome.
+An `Order` is priced once, when it is placed, from the catalog's prices at that moment and the
+shipping service's quote; after that only its status changes. A `Saga` is the orchestrator's
+memory for one order: which step it is on and a log of every step with its outcome.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Order:
     updated_at: datetime
     status: OrderStatus = OrderStatus.PENDING
     status_reason: str | None = None
+    shipping_cost: Decimal = Decimal("0.00")
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.lines) <= MAX_LINES:
@@ -104,8 +105,21 @@ class Order:
             raise InvalidOrder("a product appears on two lines")
 
     @property
-    def total(self) -> Decimal:
+    def subtotal(self) -> Decimal:
+        """What the items cost, before shipping."""
         return sum((line.line_total for line in self.lines), Decimal("0")).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def total(self) -> Decimal:
+        return (self.subtotal + self.shipping_cost).quantize(CENT, ROUND_HALF_UP)
+
+    def add_shipping(self, cost: Decimal, currency: str) -> None:
+        """Price delivery with the shipping service's quote (once, before the order is stored)."""
+        if currency != self.currency:
+            raise InvalidOrder(f"shipping is quoted in {currency}, the order is in {self.currency}")
+        if cost < 0:
+            raise InvalidOrder("shipping cost must not be negative")
+        self.shipping_cost = money(cost)
 
     @property
     def can_cancel(self) -> bool:

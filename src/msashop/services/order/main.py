@@ -1,4 +1,4 @@
-"""Composition root of the order service: the API, the saga's replies, the saga deadline job."""
+"""Composition root of the order service: the API, shipping quotes, the saga's replies, the deadline job."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ from msashop.services.order import api
 from msashop.services.order.config import OrderSettings
 from msashop.services.order.domain import Step
 from msashop.services.order.handlers import saga
+from msashop.services.order.shipping import BusShippingQuotes
 
 
 def create_service(settings: OrderSettings | None = None, bus: EventBus | None = None) -> Service:
     settings = settings or OrderSettings.load("order")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
     service.include_router(api.router)
+    # Shipping is priced over the bus (request/reply to the shipping service) when an order is placed.
+    service.app.state.shipping_quotes = BusShippingQuotes(
+        service.bus, timeout=settings.shipping_timeout_seconds
+    )
 
     service.on_message(events.StockReserved.subject, saga.on_stock_reserved)
     service.on_message(events.StockReservationFailed.subject, saga.on_stock_reservation_failed)

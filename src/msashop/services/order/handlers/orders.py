@@ -21,6 +21,7 @@ from msashop.services.order import domain
 from msashop.services.order.db import IdempotencyRepository, OrderRepository, SagaRepository
 from msashop.services.order.domain import CatalogEntry, InvalidOrder, Order, Saga, ShippingAddress
 from msashop.services.order.handlers import saga as saga_flow
+from msashop.services.order.shipping import ShippingQuotes, ShippingUnavailable
 
 log = structlog.get_logger()
 
@@ -55,9 +56,15 @@ async def fetch_catalog(client: ServiceClient, product_ids: list[str]) -> dict[s
 
 
 async def place_order(
-    new_uow: Callable[[], UnitOfWork], client: ServiceClient, command: PlaceOrder, *, saga_timeout: timedelta
+    new_uow: Callable[[], UnitOfWork],
+    client: ServiceClient,
+    shipping: ShippingQuotes,
+    command: PlaceOrder,
+    *,
+    saga_timeout: timedelta,
 ) -> Order:
-    """Price the order, store it with its saga and queue the first saga step, in one transaction.
+    """Price the items and the shipping, store the order with its saga and queue the first saga
+    step, in one transaction. No shipping quote, no order (503 `shipping_unavailable`).
 
     The same idempotency key with the same body answers the order placed the first time.
     """
@@ -86,6 +93,11 @@ async def place_order(
         ) from None
     except InvalidOrder as exc:
         raise Unprocessable(str(exc)) from None
+    quote = await shipping.quote(order)
+    try:
+        order.add_shipping(quote.cost, quote.currency)
+    except InvalidOrder as exc:  # a quote we cannot use is no quote
+        raise ShippingUnavailable(f"the shipping quote cannot be used: {exc}") from None
     saga = Saga.start(str(uuid.uuid4()), order.id, command.payment_token, now, saga_timeout)
     try:
         async with new_uow() as uow:
@@ -109,7 +121,13 @@ async def place_order(
         raise
     orders_created_total.inc()
     order_value_dollars.observe(float(order.total))
-    log.info("order.placed", order_id=order.id, total=str(order.total), lines=len(order.lines))
+    log.info(
+        "order.placed",
+        order_id=order.id,
+        total=str(order.total),
+        shipping=str(order.shipping_cost),
+        lines=len(order.lines),
+    )
     return order
 
 

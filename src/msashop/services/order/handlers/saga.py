@@ -65,7 +65,12 @@ def start(uow: UnitOfWork, order: Order, saga: Saga) -> None:
         for line in order.lines
     ]
     created = OrderCreated(
-        order_id=order.id, user_id=order.user_id, lines=lines, total=order.total, currency=order.currency
+        order_id=order.id,
+        user_id=order.user_id,
+        lines=lines,
+        total=order.total,
+        currency=order.currency,
+        shipping_cost=order.shipping_cost,
     )
     _queue(uow, created, order.id, deterministic_id(order.id, "created"), None)
     event_id, key = _command_key(saga, "reserve")
