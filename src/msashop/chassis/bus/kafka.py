@@ -17,20 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import ValidationError
 
+from msashop.chassis.bus.kafka_records import (
+    CONSUMER_OPTIONS,
+    Record,
+    dead_letter_headers,
+    dead_letter_of,
+    headers_of,
+    read_to_end,
+    topic_part,
+)
 from msashop.chassis.bus.port import (
     DEFAULT_MAX_ATTEMPTS,
     DeadLetter,
@@ -47,26 +54,8 @@ log = structlog.get_logger()
 NAMESPACE = "msashop."
 PARTITIONS = 3
 CLOSE_GRACE_SECONDS = 4.0
-READ_TIMEOUT_SECONDS = 10.0
 TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
-# Tansu holds a group's join for about 3 s; short timeouts keep rebalances and dead members quick.
-CONSUMER_OPTIONS: dict[str, Any] = {
-    "enable_auto_commit": False,
-    "auto_offset_reset": "earliest",
-    "session_timeout_ms": 6000,
-    "heartbeat_interval_ms": 500,
-    "metadata_max_age_ms": 5000,
-}
-
-Process = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[bool]]
-
-
-def _topic_part(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
-def _headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
-    return {key: value.decode() for key, value in (record.headers or ())}
+Process = Callable[[Record], Awaitable[bool]]
 
 
 @dataclass
@@ -83,7 +72,7 @@ class KafkaBus:
         if parts.scheme != "kafka" or not parts.hostname:
             raise ValueError(f"not a kafka://host:port URL: {url!r}")
         self.bootstrap = f"{parts.hostname}:{parts.port or 9092}"
-        self.namespace = _topic_part(namespace)
+        self.namespace = topic_part(namespace)
         self.partitions = partitions
         self.dlq_topic = f"{self.namespace}dlq"
         self.done_topic = f"{self.namespace}dlq-done"
@@ -98,7 +87,7 @@ class KafkaBus:
         self._closing = asyncio.Event()
 
     def topic(self, subject: str) -> str:
-        return self.namespace + _topic_part(subject)
+        return self.namespace + topic_part(subject)
 
     async def connect(self) -> None:
         self._closing.clear()
@@ -161,7 +150,7 @@ class KafkaBus:
         state = self._groups.get(group)
         if state is None:
             state = self._groups[group] = _Group(group)
-            state.topics[f"{self.namespace}replay.{_topic_part(group)}"] = ""
+            state.topics[f"{self.namespace}replay.{topic_part(group)}"] = ""
         state.topics[self.topic(subject)] = subject
         state.handlers[subject] = (handler, max_attempts)
         await self._ensure_topics(*state.topics)
@@ -177,20 +166,20 @@ class KafkaBus:
         state.consumer.subscribe(topics=list(state.topics))
 
     async def respond(self, subject: str, responder: Responder) -> None:
-        topic = f"{self.namespace}rpc.{_topic_part(subject)}"
+        topic = f"{self.namespace}rpc.{topic_part(subject)}"
         await self._ensure_topics(topic)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=topic, **CONSUMER_OPTIONS)
         await consumer.start()
         consumer.subscribe(topics=[topic])
 
-        async def answer(record: ConsumerRecord[bytes, bytes]) -> bool:
+        async def answer(record: Record) -> bool:
             await self._answer(subject, responder, record)
             return True
 
         self._start(consumer, answer, commit=True)
 
     async def request(self, subject: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        topic = f"{self.namespace}rpc.{_topic_part(subject)}"
+        topic = f"{self.namespace}rpc.{topic_part(subject)}"
         await self._ensure_topics(topic)
         correlation_id = uuid.uuid4().hex
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -212,10 +201,10 @@ class KafkaBus:
         return dict(answer["result"])
 
     async def dead_letters(self, group: str | None = None, *, limit: int = 100) -> list[DeadLetter]:
-        done = {record.value.decode() for record in await self._read_all(self.done_topic)}
+        done = {record.value.decode() for record in await read_to_end(self.bootstrap, self.done_topic)}
         letters: list[DeadLetter] = []
-        for record in await self._read_all(self.dlq_topic):
-            letter = self._letter(record)
+        for record in await read_to_end(self.bootstrap, self.dlq_topic):
+            letter = dead_letter_of(record)
             if letter is None or letter.id in done or (group is not None and letter.group != group):
                 continue
             letters.append(letter)
@@ -225,7 +214,7 @@ class KafkaBus:
         letter = await self._find_letter(dead_letter_id)
         if letter is None:
             return False
-        topic = f"{self.namespace}replay.{_topic_part(letter.group)}"
+        topic = f"{self.namespace}replay.{topic_part(letter.group)}"
         await self._ensure_topics(topic)
         payload = letter.envelope.to_bytes()
         await self._send(topic, payload, key=letter.envelope.key, headers={"subject": letter.subject})
@@ -263,7 +252,7 @@ class KafkaBus:
         self,
         consumer: AIOKafkaConsumer,
         tp: TopicPartition,
-        records: list[ConsumerRecord[bytes, bytes]],
+        records: list[Record],
         process: Process,
         commit: bool,
     ) -> None:
@@ -280,9 +269,9 @@ class KafkaBus:
                 except Exception as exc:  # noqa: BLE001 - rebalanced away: the new owner redelivers
                     log.warning("bus.commit_failed", topic=tp.topic, error=str(exc))
 
-    async def _deliver(self, group: _Group, record: ConsumerRecord[bytes, bytes]) -> bool:
+    async def _deliver(self, group: _Group, record: Record) -> bool:
         """Handle one record for `group`; False if closing interrupted its retries."""
-        subject = group.topics.get(record.topic) or _headers(record).get("subject", "")
+        subject = group.topics.get(record.topic) or headers_of(record).get("subject", "")
         try:
             envelope = Envelope.from_bytes(record.value)
         except ValidationError as exc:
@@ -320,19 +309,12 @@ class KafkaBus:
     async def _dead_letter(
         self, group: str, subject: str, envelope: Envelope, reason: str, attempts: int
     ) -> None:
-        headers = {
-            "dlq_id": uuid.uuid4().hex,
-            "group": group,
-            "subject": subject,
-            "reason": reason[:2000],
-            "attempts": str(attempts),
-            "failed_at": datetime.now(UTC).isoformat(),
-        }
+        headers = dead_letter_headers(group, subject, reason, attempts)
         await self._send(self.dlq_topic, envelope.to_bytes(), key=envelope.key, headers=headers)
         log.error("bus.dead_lettered", group=group, subject=subject, event_id=envelope.id)
 
-    async def _answer(self, subject: str, responder: Responder, record: ConsumerRecord[bytes, bytes]) -> None:
-        headers = _headers(record)
+    async def _answer(self, subject: str, responder: Responder, record: Record) -> None:
+        headers = headers_of(record)
         reply_to, correlation_id = headers.get("reply_to"), headers.get("correlation_id")
         if not reply_to or not correlation_id or float(headers.get("deadline", "inf")) < time.time():
             return  # nobody waits for this answer any more
@@ -348,8 +330,8 @@ class KafkaBus:
         except Exception as exc:  # noqa: BLE001 - the caller times out; the next request may pass
             log.warning("bus.reply_failed", subject=subject, error=str(exc))
 
-    async def _on_reply(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        waiter = self._pending.get(_headers(record).get("correlation_id", ""))
+    async def _on_reply(self, record: Record) -> bool:
+        waiter = self._pending.get(headers_of(record).get("correlation_id", ""))
         if waiter is not None and not waiter.done():
             waiter.set_result(json.loads(record.value))
         return True
@@ -364,46 +346,6 @@ class KafkaBus:
 
     async def _find_letter(self, dead_letter_id: str) -> DeadLetter | None:
         return next((d for d in await self.dead_letters(limit=1_000_000) if d.id == dead_letter_id), None)
-
-    def _letter(self, record: ConsumerRecord[bytes, bytes]) -> DeadLetter | None:
-        headers = _headers(record)
-        try:
-            return DeadLetter(
-                id=headers["dlq_id"],
-                group=headers["group"],
-                subject=headers["subject"],
-                envelope=Envelope.from_bytes(record.value),
-                reason=headers["reason"],
-                attempts=int(headers["attempts"]),
-                failed_at=datetime.fromisoformat(headers["failed_at"]),
-            )
-        except (KeyError, ValueError, ValidationError) as exc:
-            log.error("bus.malformed_dead_letter", offset=record.offset, error=str(exc))
-            return None
-
-    async def _read_all(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-        """Every record of a topic, from the beginning up to its end right now (no group)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **CONSUMER_OPTIONS)
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                return []
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-            records: list[ConsumerRecord[bytes, bytes]] = []
-            deadline = time.monotonic() + READ_TIMEOUT_SECONDS
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not read {topic} to its end")
-                batch = await consumer.getmany(*tps, timeout_ms=1000)
-                for part in batch.values():
-                    records.extend(r for r in part if r.offset < ends[TopicPartition(r.topic, r.partition)])
-            return sorted(records, key=lambda r: (r.timestamp, r.partition, r.offset))
-        finally:
-            await consumer.stop()
 
     # --- producing and topics --------------------------------------------------------------
 
