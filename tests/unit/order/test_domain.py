@@ -50,6 +50,25 @@ def test_total_is_the_sum_of_line_totals_to_the_cent() -> None:
     assert order.currency == "USD" and order.status is OrderStatus.PENDING
 
 
+def test_total_adds_the_shipping_cost_to_the_items_subtotal() -> None:
+    order = _order(p1=3, p2=7)
+    assert order.shipping_cost == Decimal("0.00")  # nothing added yet
+    order.add_shipping(Decimal("4.995"), "USD")
+    assert (order.subtotal, order.shipping_cost, order.total) == (
+        Decimal("60.67"),
+        Decimal("5.00"),  # to the cent, half up
+        Decimal("65.67"),
+    )
+
+
+@pytest.mark.parametrize(("cost", "currency"), [(Decimal("-0.01"), "USD"), (Decimal("5"), "EUR")])
+def test_a_negative_shipping_cost_or_another_currency_is_refused(cost: Decimal, currency: str) -> None:
+    order = _order()
+    with pytest.raises(InvalidOrder):
+        order.add_shipping(cost, currency)
+    assert order.total == Decimal("19.99")
+
+
 def test_money_rounds_half_up_from_floats_without_binary_noise() -> None:
     assert money(19.99) == Decimal("19.99")
     assert money("0.005") == Decimal("0.01")
