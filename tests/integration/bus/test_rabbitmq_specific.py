@@ -152,3 +152,24 @@ async def test_ping_fails_when_the_bus_is_not_connected(namespace: str) -> None:
     await bus.close()
     with pytest.raises(ConnectionError):
         await bus.ping()
+
+
+async def test_a_retry_whose_queue_was_deleted_is_not_lost(bus: RabbitMqBus, namespace: str) -> None:
+    calls: list[int] = []
+
+    async def fails_twice(envelope: Envelope) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("not yet")
+
+    await bus.subscribe("rmq.lost", "workers", fails_twice)
+    await bus.publish(message("rmq.lost", 1))
+    await wait_until(lambda: len(calls) == 3, within=15)
+    # Someone deletes the 0.5 s retry queue this bus declared and remembers.
+    channel = await bus._connected().channel()
+    await channel.queue_delete(f"{namespace}.workers.rmq.lost.retry.500")
+    calls.clear()
+
+    await bus.publish(message("rmq.lost", 2))
+
+    await wait_until(lambda: len(calls) == 3, within=15)

@@ -87,6 +87,9 @@ class RabbitMqBus:
         self.prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._publisher: AbstractChannel | None = None  # publisher confirms on
+        # Confirms, and an unroutable message is an error: for retries, dead letters and
+        # replays, which go to one queue that must exist (an event nobody subscribes to is not).
+        self._routed: AbstractChannel | None = None
         self._consumer: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._dlx: AbstractExchange | None = None
@@ -118,12 +121,13 @@ class RabbitMqBus:
             timeout=5,
         )
         self._publisher = await self._connection.channel(publisher_confirms=True)
+        self._routed = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._consumer = await self._connection.channel(publisher_confirms=False)
         await self._consumer.set_qos(prefetch_count=self.prefetch)
         self._exchange = await self._publisher.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        self._dlx = await self._publisher.declare_exchange(
+        self._dlx = await self._routed.declare_exchange(
             self.dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
 
@@ -256,7 +260,7 @@ class RabbitMqBus:
     async def _retry_later(self, consumer: _Consumer, envelope: Envelope, attempt: int) -> None:
         ttl_ms = int(redelivery_delay(attempt) * 1000)
         name = f"{consumer.queue}.retry.{ttl_ms}"
-        channel = self._publishing()
+        channel = self._routing()
         if name not in self._retry_queues:
             await channel.declare_queue(
                 name,
@@ -269,9 +273,13 @@ class RabbitMqBus:
             )
             self._retry_queues.add(name)
         headers = {"key": envelope.key, ATTEMPT: attempt + 1}
-        await channel.default_exchange.publish(
-            self._message(envelope, headers), routing_key=name, timeout=PUBLISH_TIMEOUT
-        )
+        try:
+            await channel.default_exchange.publish(
+                self._message(envelope, headers), routing_key=name, timeout=PUBLISH_TIMEOUT
+            )
+        except Exception:
+            self._retry_queues.discard(name)  # deleted under us? declare it again next time
+            raise
 
     async def _dead_letter(self, consumer: _Consumer, envelope: Envelope, reason: str, attempts: int) -> None:
         headers = {
@@ -366,7 +374,7 @@ class RabbitMqBus:
     async def _replay(self, letter: DeadLetter) -> None:
         # Straight to the failed group's queue through the default exchange: no other group
         # sees it again. A fresh attempt count.
-        channel = self._publishing()
+        channel = self._routing()
         name = self.queue_name(letter.group, letter.subject)
         await self._declare_group_queue(channel, name)
         headers = {"key": letter.envelope.key, ATTEMPT: 1}
@@ -393,6 +401,11 @@ class RabbitMqBus:
         if self._publisher is None:
             raise RuntimeError("bus is not connected")
         return self._publisher
+
+    def _routing(self) -> AbstractChannel:
+        if self._routed is None:
+            raise RuntimeError("bus is not connected")
+        return self._routed
 
     def _consuming(self) -> AbstractChannel:
         if self._consumer is None:
