@@ -64,8 +64,11 @@ def valkey_spec(port: int, data_dir: Path) -> ChildSpec:
     return ChildSpec(name="valkey", argv=argv, probe=probe, url=f"redis://{HOST}:{port}/0", quiet=True)
 
 
+# A URL without a port means the scheme's usual one.
+DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "amqp": 5672, "amqps": 5671, "kafka": 9092}
+
+
 async def reachable(url: str) -> bool:
     """Whether an external broker or store named by `url` accepts TCP connections."""
     parts = urlsplit(url)
-    default = 4222 if parts.scheme in ("nats", "tls") else 6379
-    return await tcp_open(parts.hostname or HOST, parts.port or default)
+    return await tcp_open(parts.hostname or HOST, parts.port or DEFAULT_PORTS.get(parts.scheme, 6379))

@@ -13,8 +13,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
+from urllib.parse import urlsplit
 
-from msashop.supervisor import infra, launch
+from msashop.supervisor import infra, launch, tansu
 from msashop.supervisor.config import PlatformConfig
 from msashop.supervisor.console import PlatformConsole, Summary
 from msashop.supervisor.databases import DatabaseSetupFailed, create_missing_databases
@@ -68,7 +69,7 @@ class Platform:
         self.data_dir = options.data_dir.resolve()
         self.components = launch.select(options.only)
         self.ports_file = self.data_dir / "ports.json"
-        self.console = PlatformConsole(["nats", "valkey", *self.components])
+        self.console = PlatformConsole([options.config.bus_backend, "valkey", *self.components])
         self.children: list[SupervisedProcess] = []
         self._stop = asyncio.Event()
         self._lock: IO[str] | None = None
@@ -136,7 +137,7 @@ class Platform:
         self._wrote_port_map = True
 
         config = self.options.config
-        bus_url = config.bus_url or await self._start_nats(prober, ports["nats"], ports["nats-monitor"])
+        bus_url = config.bus_url or await self._start_bus(prober, ports)
         store_url = config.store_url or await self._start_valkey(ports["valkey"])
         for name, url in (("broker", config.bus_url), ("store", config.store_url)):
             if url:
@@ -196,7 +197,7 @@ class Platform:
         self._lock.flush()
 
     def _assign_ports(self) -> dict[str, int]:
-        names = [n for n in self.components if n != "gateway"] + ["nats", "nats-monitor", "valkey"]
+        names = [n for n in self.components if n != "gateway"] + ["nats", "nats-monitor", "kafka", "valkey"]
         ports = dict(zip(names, free_ports(len(names), exclude={self.options.port}), strict=True))
         ports["gateway"] = self.options.port
         return ports
@@ -220,9 +221,13 @@ class Platform:
         self.children.append(child)
         return child
 
-    async def _start_nats(self, prober: Prober, port: int, monitor_port: int) -> str:
+    async def _start_bus(self, prober: Prober, ports: dict[str, int]) -> str:
+        """The embedded broker of the configured backend (config.py allows only nats and kafka)."""
         try:
-            spec = infra.nats_spec(port, monitor_port, self.data_dir / "nats", prober)
+            if self.options.config.bus_backend == "kafka":
+                spec = tansu.tansu_spec(ports["kafka"], prober)
+            else:
+                spec = infra.nats_spec(ports["nats"], ports["nats-monitor"], self.data_dir / "nats", prober)
         except infra.MissingBinary as exc:
             raise PlatformError(str(exc)) from None
         await self._start_wave([spec])
@@ -240,7 +245,8 @@ class Platform:
         deadline = time.monotonic() + EXTERNAL_TIMEOUT
         while not await self._until_stopped(infra.reachable(url)):
             if time.monotonic() > deadline:
-                raise PlatformError(f"cannot reach the {what} at {url} (from the config file)")
+                shown = urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2]).geturl()
+                raise PlatformError(f"cannot reach the {what} at {shown} (from the config file)")
             await self._until_stopped(asyncio.sleep(0.5))
 
     async def _create_databases(self, config: PlatformConfig) -> None:

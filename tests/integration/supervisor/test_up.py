@@ -143,14 +143,14 @@ def test_gateway_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_a_bad_config_file_is_reported_before_anything_starts(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('[bus]\nurl = "amqp://127.0.0.1:5672"\n')
+    config.write_text('[bus]\nbackend = "pulsar"\n')
     result = subprocess.run(
         [sys.executable, "-m", "msashop", "up", "--data-dir", str(tmp_path / "data"),
          "--config", str(config)],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "[bus] url" in result.stderr
+    assert "[bus] backend 'pulsar' is unknown" in result.stderr
     assert not (tmp_path / "data").exists()
 
 
