@@ -13,10 +13,14 @@ run: $(STAMP)
 	$(BIN)/msashop up $(ARGS)
 
 # Unit and integration tests in parallel, then the end-to-end suite in one process
-# (it starts the platform once per session).
+# (it starts the platform once per session) on the default NATS bus, then the checkout tests
+# again on RabbitMQ (a fresh vhost on the machine's server) and on Kafka (Tansu, started by
+# msashop up): each run starts its own platform.
 test: $(STAMP) chromium
 	$(BIN)/pytest tests/unit tests/integration -n auto
 	$(BIN)/pytest tests/e2e
+	MSASHOP_E2E_BUS=rabbitmq $(BIN)/pytest tests/e2e/test_checkout.py
+	MSASHOP_E2E_BUS=kafka $(BIN)/pytest tests/e2e/test_checkout.py
 
 # The storefront browser test drives Debian's Chromium, never a browser Playwright downloads.
 # Installed here when missing and we can (root, apt-get); otherwise that test skips (fails if CI=true).

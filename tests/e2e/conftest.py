@@ -2,17 +2,24 @@
 
 Tests talk to it only through the gateway, as CONTRACT.md describes; `ShopClient` holds the few
 helpers every scenario needs (register and log in, place an order, wait for its end state).
+
+The event bus backend comes from MSASHOP_E2E_BUS (`nats`, the default, `rabbitmq` or `kafka`; a
+comma-separated list runs the suite once per backend). Each test is marked `bus_<backend>`:
+`MSASHOP_E2E_BUS=kafka pytest tests/e2e/test_checkout.py` runs the checkout tests on Kafka alone.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +27,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, unavailable
 
 ADMIN_EMAIL = "admin@msashop.local"
 ADMIN_PASSWORD = "E2e-admin-" + uuid.uuid4().hex[:12]
 STARTUP_SECONDS = 120
 STOP_SECONDS = 20
 TERMINAL = ("CONFIRMED", "CANCELLED")
+BUSES = ("nats", "rabbitmq", "kafka")
+RABBITMQ = ("127.0.0.1", 5672)
 ADDRESS = {
     "name": "E2E Buyer",
     "line1": "1 Test Street",
@@ -39,8 +48,10 @@ ADDRESS = {
 class Platform:
     """One `msashop up` process tree on a private port and data dir."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, config: str = "") -> None:
         self.root = root
+        # The platform config file's text (`msashop up --config`); empty: the embedded defaults.
+        self.config = config
         self.data_dir = root / "data"
         self.log_path = root / "supervisor.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -68,6 +79,11 @@ class Platform:
         env["MSASHOP_RATE_LIMITS"] = "off"
         # test_dead_letters.py lists a user here to make their order notifications fail (off: absent).
         env["MSASHOP_NOTIFICATION_FAULT_FILE"] = str(self.notification_faults)
+        config: list[str] = []
+        if self.config:
+            config_file = self.root / "msashop.toml"
+            config_file.write_text(self.config)
+            config = ["--config", str(config_file)]
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start {self.starts} on port {self.port} =====\n".encode())
             log.flush()
@@ -81,6 +97,7 @@ class Platform:
                     str(self.port),
                     "--data-dir",
                     str(self.data_dir),
+                    *config,
                 ],
                 cwd=self.root,
                 env=env,
@@ -318,12 +335,68 @@ class ShopClient:
         return body
 
 
+def e2e_buses() -> list[str]:
+    """The backends named by MSASHOP_E2E_BUS, default nats."""
+    names = [b.strip() for b in os.environ.get("MSASHOP_E2E_BUS", "nats").split(",") if b.strip()]
+    unknown = sorted(set(names) - set(BUSES))
+    if unknown or not names:
+        raise pytest.UsageError(f"MSASHOP_E2E_BUS={','.join(names)}: use one or more of {', '.join(BUSES)}")
+    return names
+
+
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        unavailable(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A fresh vhost on the machine's RabbitMQ, so the fixed exchange names never collide with
+    another run's; its amqp:// URL. Deleted afterwards with everything in it."""
+    try:
+        socket.create_connection(RABBITMQ, timeout=2).close()
+    except OSError as exc:
+        unavailable(f"RabbitMQ is not reachable at {RABBITMQ[0]}:{RABBITMQ[1]}: {exc}")
+    if shutil.which("rabbitmqctl") is None:
+        unavailable("rabbitmqctl is not installed: cannot create a vhost for the e2e platform")
+    vhost = f"msashop-e2e-{uuid.uuid4().hex[:12]}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{RABBITMQ[0]}:{RABBITMQ[1]}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@contextmanager
+def bus_config(bus: str) -> Iterator[str]:
+    """The `[bus]` section of the platform config file for `bus`."""
+    if bus == "rabbitmq":
+        with rabbitmq_vhost() as url:
+            yield f'[bus]\nurl = "{url}"\n'
+    elif bus == "kafka":
+        yield '[bus]\nbackend = "kafka"\n'  # the supervisor starts Tansu
+    else:
+        yield ""  # the embedded nats-server
+
+
+@pytest.fixture(
+    scope="session",
+    params=[pytest.param(bus, marks=getattr(pytest.mark, f"bus_{bus}")) for bus in e2e_buses()],
+)
+def bus(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    platform = Platform(tmp_path_factory.mktemp("platform"))
-    platform.start()
-    yield platform
-    code = platform.stop()
+def platform(tmp_path_factory: pytest.TempPathFactory, bus: str) -> Iterator[Platform]:
+    with bus_config(bus) as config:
+        platform = Platform(tmp_path_factory.mktemp(f"platform-{bus}"), config)
+        platform.start()
+        yield platform
+        code = platform.stop()  # before the vhost goes
     assert code == 0, f"msashop up exited with {code} after SIGTERM\n{platform.tail()}"
 
 
