@@ -1,0 +1,241 @@
+"""The broker stopped for 20 s in the middle of 200 checkouts: every order still ends, stock and
+payments add up, and no effect happens twice (issue 4, "Done means").
+
+The embedded nats-server of a platform of its own is frozen with SIGSTOP: clients keep their TCP
+connections but get no answers, exactly like a dead broker, and the supervisor does not restart
+it (the process has not exited). Orders keep being accepted meanwhile (their events wait in the
+order service's outbox) and SIGCONT brings the broker back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import TERMINAL, Platform, ShopClient, User
+
+pytestmark = [pytest.mark.e2e, pytest.mark.bus_nats]
+
+ORDERS = 200
+USERS = 10
+PRODUCTS = 4
+IN_FLIGHT = 20
+PACE = 0.15  # s between order launches: ~30 s of placing, so orders go in before, during and after
+OUTAGE_AFTER = 50  # accepted orders
+OUTAGE_SECONDS = 20
+SETTLE_SECONDS = 180  # after the last order is placed
+DECLINE_EVERY = 10  # every 10th order pays with a declined card, so some end CANCELLED
+
+
+@dataclass
+class Placed:
+    user: User
+    product_id: str
+    quantity: int
+    payment_token: str
+    order_id: str = ""
+    accepted_at: float = 0.0
+    final: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outage:
+    started: float = 0.0
+    ended: float = 0.0
+
+
+@pytest.fixture(scope="module")
+def own_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopClient]:
+    """A platform of its own on the default (NATS) bus: the shared one is never frozen."""
+    platform = Platform(tmp_path_factory.mktemp("broker-outage"))
+    platform.start()
+    yield ShopClient(platform)
+    code = platform.stop()
+    assert code == 0, f"msashop up exited with {code} after SIGTERM\n{platform.tail()}"
+
+
+def nats_server_pid(platform: Platform) -> int:
+    """The pid of this platform's nats-server (its store dir is under this platform's data dir)."""
+    store = str((platform.data_dir / "nats").resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        if argv and argv[0].endswith(b"nats-server") and store in argv:
+            found.append(int(entry.name))
+    assert len(found) == 1, f"expected one nats-server for {store!r}, found {found}"
+    return found[0]
+
+
+async def place(client: httpx.AsyncClient, shop: ShopClient, order: Placed) -> None:
+    response = await client.post(
+        "/api/orders",
+        json=shop.order_body([(order.product_id, order.quantity)], order.payment_token),
+        headers={**order.user.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    # Accepted at once even while the broker is down: the event waits in the outbox.
+    assert response.status_code == 202, f"{response.status_code} {response.text}"
+    order.order_id = response.json()["id"]
+    order.accepted_at = time.monotonic()
+
+
+async def freeze_broker(pid: int, accepted: asyncio.Event, outage: Outage) -> None:
+    await accepted.wait()
+    os.kill(pid, signal.SIGSTOP)
+    outage.started = time.monotonic()
+    try:
+        await asyncio.sleep(OUTAGE_SECONDS)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        outage.ended = time.monotonic()
+
+
+async def place_all(shop: ShopClient, client: httpx.AsyncClient, plan: list[Placed], pid: int) -> Outage:
+    """Launch an order every PACE s, at most IN_FLIGHT at once; freeze the broker after
+    OUTAGE_AFTER are accepted."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    enough = asyncio.Event()
+    outage = Outage()
+    freezer = asyncio.create_task(freeze_broker(pid, enough, outage))
+
+    async def one(order: Placed) -> None:
+        try:
+            await place(client, shop, order)
+        finally:
+            slots.release()
+        if sum(1 for o in plan if o.order_id) >= OUTAGE_AFTER:
+            enough.set()
+
+    try:
+        tasks = []
+        for order in plan:
+            await slots.acquire()
+            tasks.append(asyncio.create_task(one(order)))
+            await asyncio.sleep(PACE)
+        await asyncio.gather(*tasks)
+        await freezer  # the broker is back before anything is checked
+    finally:
+        if not freezer.done():
+            freezer.cancel()  # its finally sends SIGCONT
+            await asyncio.gather(freezer, return_exceptions=True)
+    return outage
+
+
+async def wait_terminal(client: httpx.AsyncClient, order: Placed, deadline: float) -> None:
+    last: object = None
+    while time.monotonic() < deadline:
+        response = await client.get(f"/api/orders/{order.order_id}", headers=order.user.headers)
+        if response.status_code == 200:
+            last = response.json()
+            if last["status"] in TERMINAL:  # type: ignore[index]
+                order.final = last  # type: ignore[assignment]
+                return
+        else:
+            last = f"{response.status_code} {response.text[:200]}"
+        await asyncio.sleep(1.0)
+    raise AssertionError(
+        f"order {order.order_id} not terminal {SETTLE_SECONDS} s after placing; last: {last}"
+    )
+
+
+async def notifications_settled(
+    client: httpx.AsyncClient, users: list[User], confirmed: set[str], within: float = 30
+) -> Counter[tuple[str, str]]:
+    """(order id or user id, type) -> count, once every confirmed order has its order_confirmed note."""
+    deadline = time.monotonic() + within
+    while True:
+        counts: Counter[tuple[str, str]] = Counter()
+        for user in users:
+            response = await client.get("/api/notifications", headers=user.headers)
+            assert response.status_code == 200, response.text
+            # Notes about no order (welcome) are counted per user.
+            counts.update((n["order_id"] or user.id, n["type"]) for n in response.json())
+        missing = [oid for oid in confirmed if counts[(oid, "order_confirmed")] == 0]
+        if not missing or time.monotonic() > deadline:
+            assert not missing, f"{len(missing)} confirmed orders without an order_confirmed note"
+            return counts
+        await asyncio.sleep(0.5)
+
+
+async def test_a_20_s_broker_outage_during_200_checkouts_leaves_everything_consistent(
+    own_shop: ShopClient,
+) -> None:
+    shop = own_shop
+    began = time.monotonic()
+    users = [shop.register_and_login(f"Outage {n}") for n in range(USERS)]
+    products = shop.products_in_stock(PRODUCTS, at_least=100)  # 200 orders of 1-2 units: no shortage
+    start = {p["id"]: p["stock"] for p in products}
+    plan = [
+        Placed(
+            user=users[n % USERS],
+            product_id=products[n % PRODUCTS]["id"],
+            quantity=1 + n % 2,
+            payment_token="tok_decline" if n % DECLINE_EVERY == DECLINE_EVERY - 1 else "tok_visa",
+        )
+        for n in range(ORDERS)
+    ]
+    pid = nats_server_pid(shop.platform)
+
+    limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT)
+    async with httpx.AsyncClient(base_url=shop.base_url, timeout=30, limits=limits) as client:
+        outage = await place_all(shop, client, plan, pid)
+        during = [o for o in plan if outage.started <= o.accepted_at <= outage.ended]
+        assert len(during) >= 50, f"only {len(during)} orders were accepted while the broker was down"
+
+        deadline = time.monotonic() + SETTLE_SECONDS
+        polls = asyncio.Semaphore(IN_FLIGHT)
+
+        async def settle(order: Placed) -> None:
+            async with polls:
+                await wait_terminal(client, order, deadline)
+
+        await asyncio.gather(*(settle(o) for o in plan))
+
+        # Every order ends as its card says: nothing lost, nothing timed out.
+        outcomes = Counter((o.payment_token, o.final["status"], o.final.get("status_reason")) for o in plan)
+        assert outcomes == {
+            ("tok_visa", "CONFIRMED", None): ORDERS - ORDERS // DECLINE_EVERY,
+            ("tok_decline", "CANCELLED", "payment_declined"): ORDERS // DECLINE_EVERY,
+        }, outcomes
+
+        # One payment per order: captured once when confirmed, never captured when cancelled.
+        for order in plan:
+            response = await client.get(
+                "/api/payments", params={"order_id": order.order_id}, headers=order.user.headers
+            )
+            assert response.status_code == 200, response.text
+            statuses = [p["status"] for p in response.json()]
+            expected = ["CAPTURED"] if order.final["status"] == "CONFIRMED" else ["DECLINED"]
+            assert statuses == expected, (order.order_id, order.final["status"], statuses)
+
+        confirmed = {o.order_id for o in plan if o.final["status"] == "CONFIRMED"}
+        notes = await notifications_settled(client, users, confirmed)
+        twice = {key: n for key, n in notes.items() if n > 1}
+        assert not twice, f"notifications sent more than once: {twice}"
+        assert not [oid for oid, kind in notes if kind == "order_confirmed" and oid not in confirmed]
+
+    # Stock: exactly the confirmed quantities are gone, nothing stays reserved.
+    sold: Counter[str] = Counter()
+    for order in plan:
+        if order.final["status"] == "CONFIRMED":
+            sold[order.product_id] += order.quantity
+    for product_id, before in start.items():
+        want = (before["available"] - sold[product_id], before["reserved"])
+        stock = shop.wait_for_stock(product_id, *want, within=30)
+        assert (stock["available"], stock["reserved"]) == want, (product_id, stock, before)
+    print(f"broker outage scenario: {time.monotonic() - began:.0f} s, {len(during)} orders during the outage")
