@@ -261,8 +261,10 @@ class NatsJetStreamBus:
                 with contextlib.suppress(Exception):
                     await msg.term()
                 return
-        with contextlib.suppress(Exception):
+        try:
             await msg.nak(delay=redelivery_delay(attempt))
+        except Exception as exc:  # noqa: BLE001 - the server redelivers it after the ack wait
+            log.warning("bus.nak_failed", consumer=durable, event_id=envelope.id, error=str(exc))
 
     async def _dead_letter(
         self, msg: Msg, envelope: Envelope, group: str, durable: str, reason: str, attempts: int
