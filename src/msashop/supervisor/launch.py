@@ -12,14 +12,16 @@ from pathlib import Path
 from msashop.supervisor.config import PlatformConfig
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order")
-START_ORDER = (*SERVICES, "gateway")
 # Health-gated start in dependency order: a wave starts once the one before is ready. Within a
-# wave nothing depends on anything else (the bus keeps events for consumers still starting).
+# wave nothing depends on anything else. Consumers come before the services whose start publishes
+# (product seeds the catalog): on RabbitMQ a group's queue, and so what it receives, begins with
+# its first subscription, while NATS and Kafka keep events for groups that join later.
 START_WAVES: tuple[tuple[str, ...], ...] = (
-    ("user", "product"),  # what others call synchronously: keys (JWKS) and prices
-    ("inventory", "payment", "notification", "shipping", "order"),
+    ("user", "inventory", "payment", "notification", "shipping"),
+    ("product", "order"),  # order calls product for prices; product's seed events find queues
     ("gateway",),
 )
+START_ORDER = tuple(name for wave in START_WAVES for name in wave)
 ADMIN_EMAIL = "admin@msashop.local"
 ADMIN_MARKER = "admin-created"
 
