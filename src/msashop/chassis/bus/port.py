@@ -13,6 +13,10 @@ suite in tests/integration/bus against a real server. Semantics every adapter ke
 - dead letters: listed, shown, replayed (to the failed group only, never to the others; the
   inbox keeps the effect once), purged.
 - request/respond: RPC with a correlation id, a reply-to and a timeout (`RpcTimeout`).
+
+Where brokers differ: on NATS and Kafka a group that subscribes for the first time reads the
+events already kept; on RabbitMQ its queue, and what it receives, begins with that first
+subscription (the supervisor starts consumers first for this reason).
 """
 
 from __future__ import annotations
