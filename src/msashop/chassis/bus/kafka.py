@@ -244,30 +244,23 @@ class KafkaBus:
                 await self._pause(1.0)
                 continue
             # Partitions run side by side; within one, records go strictly in order.
-            await asyncio.gather(
-                *(self._partition(consumer, tp, records, process, commit) for tp, records in batch.items())
-            )
-
-    async def _partition(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        records: list[Record],
-        process: Process,
-        commit: bool,
-    ) -> None:
-        handled: int | None = None
-        try:
-            for record in records:
-                if self._closing.is_set() or not await process(record):
-                    break  # left uncommitted: redelivered to whoever consumes next
-                handled = record.offset
-        finally:
-            if commit and handled is not None:
+            done = await asyncio.gather(*(self._partition(records, process) for records in batch.values()))
+            offsets = {tp: last + 1 for tp, last in zip(batch, done, strict=True) if last is not None}
+            if commit and offsets:
+                # One commit for the whole fetch: a commit per partition cost a round trip each.
                 try:
-                    await consumer.commit({tp: handled + 1})
+                    await consumer.commit(offsets)
                 except Exception as exc:  # noqa: BLE001 - rebalanced away: the new owner redelivers
-                    log.warning("bus.commit_failed", topic=tp.topic, error=str(exc))
+                    log.warning("bus.commit_failed", error=str(exc))
+
+    async def _partition(self, records: list[Record], process: Process) -> int | None:
+        """Handle one partition's records in order; the offset of the last one handled."""
+        handled: int | None = None
+        for record in records:
+            if self._closing.is_set() or not await process(record):
+                break  # left uncommitted: redelivered to whoever consumes next
+            handled = record.offset
+        return handled
 
     async def _deliver(self, group: _Group, record: Record) -> bool:
         """Handle one record for `group`; False if closing interrupted its retries."""
