@@ -25,6 +25,8 @@ class OutboxRelay:
         self.idle_poll = idle_poll
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One batch at a time: two overlapping calls would both read the same unpublished rows.
+        self._publishing = asyncio.Lock()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -56,6 +58,10 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch in commit order; each row is marked once the broker acknowledged it."""
+        async with self._publishing:
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         async with self.db.session() as session:
             rows = (
                 await session.execute(

@@ -186,6 +186,18 @@ async def test_relay_survives_a_failing_broker_and_drains_the_backlog_once(servi
     assert await relay.pending() == 0
 
 
+async def test_overlapping_publish_calls_publish_each_event_once(service: Service) -> None:
+    assert service.db is not None
+    events = [event(n) for n in range(20)]
+    await commit_events(service, events)
+    bus = RecordingBus()
+    relay = OutboxRelay(service.db, bus)
+
+    await asyncio.gather(relay.publish_pending(), relay.publish_pending(), relay.publish_pending())
+
+    assert [e.id for e in bus.published] == [e.id for e in events]
+
+
 async def test_outbox_lag_is_the_age_of_the_oldest_unpublished_event(service: Service) -> None:
     assert service.db is not None
     relay = OutboxRelay(service.db, InMemoryBus())
