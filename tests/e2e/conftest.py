@@ -106,6 +106,7 @@ class Platform:
                 start_new_session=True,  # its own process group: a leftover tree can be cleaned up
             )
         self._wait_healthy()
+        self._wait_stocked()
 
     def _wait_healthy(self) -> None:
         assert self.process is not None
@@ -123,6 +124,28 @@ class Platform:
                 last = repr(exc)
             time.sleep(0.5)
         self.fail(f"GET /health not 200 after {STARTUP_SECONDS} s; last answer: {last}")
+
+    def _wait_stocked(self, within: float = 60.0) -> None:
+        """The catalog is seeded through events (product.created -> inventory): on a fresh platform
+        stock rows trail /health by however long the broker takes to hand them over (Kafka groups
+        join slowly). Tests start once every seeded product has stock."""
+        deadline = time.monotonic() + within
+        missing: list[str] = ["(catalog not read yet)"]
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"{self.base_url}/api/products", params={"page_size": 100}, timeout=5)
+                ids = [p["id"] for p in page.json()["items"]]
+                missing = [
+                    pid
+                    for pid in ids
+                    if httpx.get(f"{self.base_url}/api/inventory/{pid}", timeout=5).status_code != 200
+                ]
+                if ids and not missing:
+                    return
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        self.fail(f"seeded products without stock after {within} s: {missing[:5]}")
 
     def stop(self) -> int | None:
         """SIGTERM, as a user's Ctrl-C would; the exit code, or None if it did not stop in time."""
