@@ -1,43 +1,24 @@
-"""The NATS JetStream adapter against a real nats-server: groups, sharing, redelivery, order, dedupe, DLQ."""
+"""What only the NATS JetStream adapter does (the shared suite in tests/integration/bus covers the
+port on nats and the machine's nats-server): hand-off latency, redelivery, Nats-Msg-Id dedupe,
+prompt close, replay routing by subject."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import nats
 import pytest
-from nats.js.errors import NotFoundError
 
 from msashop.chassis.bus.nats import NatsJetStreamBus, subject_matches
 from msashop.contracts.envelope import Envelope
-from tests.conftest import unavailable, wait_until
+from tests.conftest import wait_until
+from tests.integration.bus.recording import Collector, message
 
 pytestmark = pytest.mark.nats
 
 MACHINE_NATS = os.environ.get("MSASHOP_TEST_NATS_URL", "nats://127.0.0.1:4222")
-
-
-def message(subject: str, n: int = 0) -> Envelope:
-    return Envelope(source="test", type=subject, key=f"k{n}", data={"n": n})
-
-
-class Collector:
-    """A handler that records what it received."""
-
-    def __init__(self) -> None:
-        self.received: list[Envelope] = []
-
-    async def __call__(self, envelope: Envelope) -> None:
-        self.received.append(envelope)
-
-    @property
-    def ids(self) -> list[str]:
-        return [e.id for e in self.received]
 
 
 @pytest.fixture
@@ -62,18 +43,6 @@ async def bus(bus_factory: Callable[[], NatsJetStreamBus]) -> NatsJetStreamBus:
     return bus
 
 
-async def test_published_message_reaches_the_subscriber(bus: NatsJetStreamBus) -> None:
-    got = Collector()
-    await bus.subscribe("test.ping", "group-a", got)
-    sent = message("test.ping", 1)
-
-    await bus.publish(sent)
-
-    await wait_until(lambda: len(got.received) == 1)
-    assert got.received[0] == sent
-    await bus.ping()
-
-
 async def test_an_idle_consumer_gets_a_new_message_at_once(bus: NatsJetStreamBus) -> None:
     got = Collector()
     await bus.subscribe("test.idle", "group-a", got)
@@ -86,40 +55,6 @@ async def test_an_idle_consumer_gets_a_new_message_at_once(bus: NatsJetStreamBus
     await wait_until(lambda: len(got.received) == 1, within=5)
     # Well under the consumer's 1 s fetch window: no polling delay on the hand-off.
     assert loop.time() - sent_at < 0.5
-
-
-async def test_each_group_gets_every_message(bus: NatsJetStreamBus) -> None:
-    first, second = Collector(), Collector()
-    await bus.subscribe("test.fanout", "group-a", first)
-    await bus.subscribe("test.fanout", "group-b", second)
-    sent = [message("test.fanout", n) for n in range(5)]
-
-    for envelope in sent:
-        await bus.publish(envelope)
-
-    await wait_until(lambda: len(first.received) == 5 and len(second.received) == 5)
-    assert first.ids == second.ids == [e.id for e in sent]
-
-
-async def test_subscribers_of_one_group_share_the_messages(
-    bus_factory: Callable[[], NatsJetStreamBus],
-) -> None:
-    one, two = bus_factory(), bus_factory()
-    await one.connect()
-    await two.connect()
-    got_one, got_two = Collector(), Collector()
-    await one.subscribe("test.shared", "workers", got_one)
-    await two.subscribe("test.shared", "workers", got_two)
-    sent = [message("test.shared", n) for n in range(40)]
-
-    for envelope in sent:
-        await one.publish(envelope)
-
-    await wait_until(lambda: len(got_one.received) + len(got_two.received) >= 40)
-    await asyncio.sleep(0.5)  # a message handled twice in the group would arrive here
-    handled = got_one.ids + got_two.ids
-    assert sorted(handled) == sorted(e.id for e in sent)
-    assert len(handled) == len(set(handled))
 
 
 async def test_a_refused_message_is_redelivered_and_then_handled(bus: NatsJetStreamBus) -> None:
@@ -141,18 +76,6 @@ async def test_a_refused_message_is_redelivered_and_then_handled(bus: NatsJetStr
     assert attempts == [sent.id, sent.id]
 
 
-async def test_messages_of_one_subject_arrive_in_publish_order(bus: NatsJetStreamBus) -> None:
-    got = Collector()
-    await bus.subscribe("test.ordered", "group-a", got)
-    sent = [message("test.ordered", n) for n in range(50)]
-
-    for envelope in sent:
-        await bus.publish(envelope)
-
-    await wait_until(lambda: len(got.received) == 50)
-    assert got.ids == [e.id for e in sent]
-
-
 async def test_the_same_envelope_published_twice_is_delivered_once(bus: NatsJetStreamBus) -> None:
     got = Collector()
     await bus.subscribe("test.dedupe", "group-a", got)
@@ -165,38 +88,6 @@ async def test_the_same_envelope_published_twice_is_delivered_once(bus: NatsJetS
     # Delivery is in order, so once the marker is in, a duplicate would have been too.
     await wait_until(lambda: marker.id in got.ids)
     assert got.ids == [twice.id, marker.id]
-
-
-async def test_round_trip_on_the_machines_nats_with_a_private_stream() -> None:
-    try:
-        admin = await nats.connect(MACHINE_NATS, connect_timeout=2, allow_reconnect=False)
-    except Exception as exc:  # any connection failure means: not available here
-        unavailable(f"no NATS at {MACHINE_NATS}: {exc}")
-        raise
-    unique = uuid.uuid4().hex[:12]
-    stream, prefix = f"TEST_{unique}", f"test{unique}."
-    bus = NatsJetStreamBus(MACHINE_NATS, stream=stream, prefix=prefix)
-    try:
-        await bus.connect()
-        first, second = Collector(), Collector()
-        await bus.subscribe("order.created", "group-a", first)
-        await bus.subscribe("order.created", "group-b", second)
-        sent = [message("order.created", n) for n in range(3)]
-        for envelope in sent:
-            await bus.publish(envelope)
-        await wait_until(lambda: len(first.received) == 3 and len(second.received) == 3)
-        assert first.ids == second.ids == [e.id for e in sent]
-        info = await admin.jetstream().stream_info(stream)
-        assert info.config.subjects == [f"{prefix}>"]
-        assert info.state.messages == 3
-        dead = await admin.jetstream().stream_info(f"{stream}_DLQ")
-        assert dead.config.subjects == [f"test{unique}_dlq.>"]  # beside the events, not among them
-    finally:
-        await bus.close()
-        for name in (stream, f"{stream}_DLQ"):
-            with contextlib.suppress(NotFoundError):  # connect failed before creating it
-                await admin.jetstream().delete_stream(name)
-        await admin.close()
 
 
 async def test_close_is_prompt_and_lets_the_message_in_hand_finish(
