@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -149,17 +149,7 @@ def replay(
     admin_email: Email = ADMIN_EMAIL,
 ) -> None:
     """Deliver dead letters again to the service that failed them (after fixing the cause)."""
-    _one_or_all(dead_letter_id, every, "replay")
-    services = _services(data_dir, service)
-
-    async def work(api: AdminApi) -> list[tuple[str, int]]:
-        if dead_letter_id is not None:
-            name, _ = await api.find(services, dead_letter_id)
-            await api.replay(name, dead_letter_id)
-            return [(name, 1)]
-        return [(n, await api.replay_all(n, required=service is not None)) for n in services]
-
-    _report(_run(data_dir, admin_email, admin_password, work), "Replayed")
+    _act("replay", dead_letter_id, every, service, data_dir, admin_password, admin_email)
 
 
 @app.command()
@@ -172,17 +162,31 @@ def purge(
     admin_email: Email = ADMIN_EMAIL,
 ) -> None:
     """Drop dead letters for good."""
-    _one_or_all(dead_letter_id, every, "purge")
+    _act("purge", dead_letter_id, every, service, data_dir, admin_password, admin_email)
+
+
+def _act(
+    action: Literal["replay", "purge"],
+    dead_letter_id: str | None,
+    every: bool,
+    service: str | None,
+    data_dir: Path,
+    admin_password: str | None,
+    admin_email: str,
+) -> None:
+    """Replay or purge one dead letter (found in any service) or all of one or every service."""
+    _one_or_all(dead_letter_id, every, action)
     services = _services(data_dir, service)
 
     async def work(api: AdminApi) -> list[tuple[str, int]]:
+        one, every_of = (api.replay, api.replay_all) if action == "replay" else (api.purge, api.purge_all)
         if dead_letter_id is not None:
             name, _ = await api.find(services, dead_letter_id)
-            await api.purge(name, dead_letter_id)
+            await one(name, dead_letter_id)
             return [(name, 1)]
-        return [(n, await api.purge_all(n, required=service is not None)) for n in services]
+        return [(n, await every_of(n, required=service is not None)) for n in services]
 
-    _report(_run(data_dir, admin_email, admin_password, work), "Purged")
+    _report(_run(data_dir, admin_email, admin_password, work), "Replayed" if action == "replay" else "Purged")
 
 
 def _report(counts: list[tuple[str, int]], done: str) -> None:
