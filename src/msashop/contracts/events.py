@@ -170,6 +170,62 @@ class PaymentRefunded(Payload):
     amount: Decimal
 
 
+class PaymentRefundSkipped(Payload):
+    """The answer to a refund of an order with nothing captured (declined, failed, never charged)."""
+
+    subject = "payment.refund_skipped"
+    order_id: str
+    reason: str  # "nothing_captured"
+
+
+class PaymentRefundFailed(Payload):
+    """The provider would not give the money back: a compensation failed, an operator must act."""
+
+    subject = "payment.refund_failed"
+    order_id: str
+    payment_id: str
+    reason: str
+
+
+# --- notification command and replies (the saga's last step) -------------------------------
+class SendNotification(Payload):
+    """Tell the order's user about it. The idempotency key makes a resent command send once."""
+
+    subject = "notification.send"
+    order_id: str
+    user_id: str
+    type: str  # "order_confirmed"
+    total: Decimal
+    currency: str
+    idempotency_key: str
+
+
+class NotificationSent(Payload):
+    subject = "notification.sent"
+    order_id: str
+    notification_id: str
+    delivered_via: str  # "email" or "recorded" (kept in the user's in-app list only)
+
+
+class NotificationFailed(Payload):
+    """Nothing was recorded or sent; the saga tries again later. Never cancels the order."""
+
+    subject = "notification.failed"
+    order_id: str
+    reason: str
+
+
+# --- admin alerts ---------------------------------------------------------------------------
+class SagaCompensationFailed(Payload):
+    """A saga could not undo a step: money or stock may be held. Every admin is told."""
+
+    subject = "order.compensation_failed"
+    order_id: str
+    saga_id: str
+    step: str
+    reason: str
+
+
 # --- shipping RPC (request/reply over the bus, not events) ---------------------------------
 class ShippingItem(BaseModel):
     product_id: str
