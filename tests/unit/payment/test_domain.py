@@ -36,6 +36,24 @@ def test_only_a_captured_payment_can_be_refunded(status: PaymentStatus) -> None:
     assert payment.refunded_amount == Decimal("0")
 
 
+def test_a_refused_refund_leaves_the_payment_captured_with_the_reason() -> None:
+    payment = _payment(PaymentStatus.CAPTURED)
+    payment.refund_failed("provider_error", NOW)
+    assert (payment.status, payment.reason, payment.refunded_amount) == (
+        PaymentStatus.CAPTURED,
+        "refund_provider_error",
+        Decimal("0"),
+    )
+    assert payment.refund(NOW) is True  # a later try can still succeed
+    assert (payment.status, payment.reason) == (PaymentStatus.REFUNDED, None)
+
+
+@pytest.mark.parametrize("status", [PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.REFUNDED])
+def test_only_a_captured_payment_has_a_refund_to_fail(status: PaymentStatus) -> None:
+    with pytest.raises(ValueError, match="captured"):
+        _payment(status).refund_failed("provider_error", NOW)
+
+
 def test_payment_is_visible_to_its_owner_and_admins_only() -> None:
     payment = _payment(PaymentStatus.CAPTURED)
     assert payment.visible_to("u1", is_admin=False)

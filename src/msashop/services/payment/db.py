@@ -25,6 +25,7 @@ payments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("refunded_amount", sa.Numeric(12, 2), nullable=False),
     sa.Column("reason", sa.String(64), nullable=True),
+    sa.Column("provider_reference", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('CAPTURED', 'DECLINED', 'FAILED', 'REFUNDED')", name="ck_payment_status"),
@@ -47,6 +48,7 @@ def _to_payment(row: sa.Row[Any]) -> Payment:
         status=PaymentStatus(row.status),
         reason=row.reason,
         refunded_amount=Decimal(row.refunded_amount),
+        provider_reference=row.provider_reference,
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
     )
@@ -82,6 +84,7 @@ def _columns(p: Payment) -> dict[str, object]:
         "status": p.status.value,
         "refunded_amount": p.refunded_amount,
         "reason": p.reason,
+        "provider_reference": p.provider_reference,
         "created_at": p.created_at,
         "updated_at": p.updated_at,
     }

@@ -1,7 +1,9 @@
-"""Payment commands: charge an order once through the provider port, refund a capture.
+"""Payment commands: charge an order once through the provider port, refund a capture through it.
 
 Each handler runs in the unit of work the chassis opened (inbox claim made); it never commits.
 A reply's event id derives from the command's, so handling the same command twice queues it once.
+The saga resends a command it got no answer to under a new envelope id: each one is answered
+again from what was recorded (a refund the provider refused is tried again).
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from prometheus_client import Histogram
@@ -25,6 +30,8 @@ from msashop.contracts.events import (
     PaymentDeclined,
     PaymentFailed,
     PaymentRefunded,
+    PaymentRefundFailed,
+    PaymentRefundSkipped,
     RefundPayment,
 )
 from msashop.services.payment.db import PaymentRepository
@@ -39,6 +46,7 @@ from msashop.services.payment.domain import (
 
 log = structlog.get_logger()
 SOURCE = "payment"
+T = TypeVar("T")
 
 payment_processing_duration_seconds = Histogram(
     "payment_processing_duration_seconds", "Time to get a charge decided, retries included", ["status"]
@@ -46,6 +54,15 @@ payment_processing_duration_seconds = Histogram(
 payment_amount_dollars = Histogram(
     "payment_amount_dollars", "Amounts captured", buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a charge came to: the status to record, why, and the provider's capture id."""
+
+    status: PaymentStatus
+    reason: str | None = None
+    reference: str | None = None
 
 
 def _reply(uow: UnitOfWork, payload: Payload, order_id: str, cause: Envelope) -> None:
@@ -90,7 +107,8 @@ class PaymentHandlers:
             _reply(uow, outcome_of(existing), cmd.order_id, envelope)
             return
         started = time.perf_counter()
-        status, reason = await self.decide(cmd)
+        decision = await self.decide(cmd)
+        status = decision.status
         payment_processing_duration_seconds.labels(status.value).observe(time.perf_counter() - started)
         now = datetime.now(UTC)
         payment = Payment(
@@ -100,32 +118,41 @@ class PaymentHandlers:
             amount=cmd.amount,
             currency=cmd.currency,
             status=status,
-            reason=reason,
+            reason=decision.reason,
+            provider_reference=decision.reference,
             created_at=now,
             updated_at=now,
         )
         await repo.add(payment)
         if status is PaymentStatus.CAPTURED:
             payment_amount_dollars.observe(float(cmd.amount))
-        log.info("payment.recorded", order_id=cmd.order_id, status=status, reason=reason)
+        log.info("payment.recorded", order_id=cmd.order_id, status=status, reason=decision.reason)
         _reply(uow, outcome_of(payment), cmd.order_id, envelope)
 
-    async def decide(self, cmd: ChargePayment) -> tuple[PaymentStatus, str | None]:
+    async def decide(self, cmd: ChargePayment) -> Decision:
         """Ask the provider (with retries) and turn its answer or its failure into a status."""
         invalid = validate_amount(cmd.amount)
         if invalid is not None:
-            return PaymentStatus.DECLINED, invalid
+            return Decision(PaymentStatus.DECLINED, invalid)
         try:
-            result = await self._charge_with_retries(cmd)
+            result: ChargeResult = await self._with_retries(
+                lambda: self.provider.charge(
+                    token=cmd.token,
+                    amount=cmd.amount,
+                    currency=cmd.currency,
+                    # Per order, not per command: the provider captures an order once.
+                    idempotency_key=f"order:{cmd.order_id}",
+                )
+            )
         except TimeoutError:
-            return PaymentStatus.FAILED, "provider_timeout"
+            return Decision(PaymentStatus.FAILED, "provider_timeout")
         except ProviderError:
-            return PaymentStatus.FAILED, "provider_error"
+            return Decision(PaymentStatus.FAILED, "provider_error")
         if result.approved:
-            return PaymentStatus.CAPTURED, None
-        return PaymentStatus.DECLINED, result.decline_reason or "declined"
+            return Decision(PaymentStatus.CAPTURED, reference=result.reference or None)
+        return Decision(PaymentStatus.DECLINED, result.decline_reason or "declined")
 
-    async def _charge_with_retries(self, cmd: ChargePayment) -> ChargeResult:
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry outages and timeouts with a short exponential backoff; the last error is raised."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
@@ -136,29 +163,34 @@ class PaymentHandlers:
         )
         async for attempt in retrying:
             with attempt:
-                return await asyncio.wait_for(
-                    self.provider.charge(
-                        token=cmd.token,
-                        amount=cmd.amount,
-                        currency=cmd.currency,
-                        # Per order, not per command: the provider captures an order once.
-                        idempotency_key=f"order:{cmd.order_id}",
-                    ),
-                    timeout=self.timeout,
-                )
+                return await asyncio.wait_for(call(), timeout=self.timeout)
         raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
 
     async def refund(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        """CAPTURED -> REFUNDED; answers `payment.refunded` again for a refunded payment."""
+        """Every refund command is answered: refunded (again), refund_failed, or refund_skipped."""
         cmd = RefundPayment.model_validate(envelope.data)
         repo = PaymentRepository(uow.session)
         payment = await repo.get_by_order(cmd.order_id, lock=True)
-        if payment is None or payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
+        if payment is None or payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED):
             log.info(
-                "payment.refund_ignored", order_id=cmd.order_id, status=payment.status if payment else None
+                "payment.refund_skipped", order_id=cmd.order_id, status=payment.status if payment else None
             )
+            skipped = PaymentRefundSkipped(order_id=cmd.order_id, reason="nothing_captured")
+            _reply(uow, skipped, cmd.order_id, envelope)
             return
-        if payment.refund(datetime.now(UTC)):
+        if payment.status is PaymentStatus.CAPTURED:
+            failure = await self.refund_at_provider(payment)
+            if failure is not None:
+                payment.refund_failed(failure, datetime.now(UTC))
+                await repo.update(payment)
+                # Money is still held: the saga alerts the admins, this log line says why.
+                log.error(
+                    "payment.refund_failed", order_id=cmd.order_id, payment_id=payment.id, reason=failure
+                )
+                refused = PaymentRefundFailed(order_id=cmd.order_id, payment_id=payment.id, reason=failure)
+                _reply(uow, refused, cmd.order_id, envelope)
+                return
+            payment.refund(datetime.now(UTC))
             await repo.update(payment)
             log.info("payment.refunded", order_id=cmd.order_id, amount=str(payment.amount))
         _reply(
@@ -167,6 +199,24 @@ class PaymentHandlers:
             cmd.order_id,
             envelope,
         )
+
+    async def refund_at_provider(self, payment: Payment) -> str | None:
+        """Have the provider give the capture back (with retries); None if it did, else why not."""
+        try:
+            await self._with_retries(
+                lambda: self.provider.refund(
+                    # A payment captured before references were recorded names none.
+                    reference=payment.provider_reference or "",
+                    amount=payment.amount,
+                    # Per order: a crash between the provider's answer and the commit refunds once.
+                    idempotency_key=f"order:{payment.order_id}:refund",
+                )
+            )
+        except TimeoutError:
+            return "provider_timeout"
+        except ProviderError:
+            return "provider_error"
+        return None
 
 
 def _log_retry(state: RetryCallState) -> None:
