@@ -16,8 +16,8 @@ from tests.service_harness import ServiceHarness, running
 
 
 class NotificationApp(ServiceHarness):
-    async def listed(self, user_id: str) -> list[dict]:
-        response = await self.client.get("/notifications", headers=self.auth_headers(user_id))
+    async def listed(self, user_id: str, *roles: str) -> list[dict]:
+        response = await self.client.get("/notifications", headers=self.auth_headers(user_id, *roles))
         assert response.status_code == 200
         return response.json()
 

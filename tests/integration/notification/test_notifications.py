@@ -3,7 +3,7 @@
 import asyncio
 from decimal import Decimal
 
-from msashop.contracts.events import OrderCancelled, OrderConfirmed, UserRegistered
+from msashop.contracts.events import OrderCancelled, SendNotification, UserRegistered
 from msashop.services.notification.domain import DeliveredVia, Email
 from tests.conftest import free_port
 from tests.integration.notification.conftest import Factory, NotificationApp
@@ -11,8 +11,16 @@ from tests.integration.notification.conftest import Factory, NotificationApp
 ADA = UserRegistered(user_id="u1", email="ada@example.com", name="Ada")
 
 
-def _confirmed(order_id: str = "o1") -> OrderConfirmed:
-    return OrderConfirmed(order_id=order_id, user_id="u1", total=Decimal("42.50"), currency="USD")
+def _confirmed(order_id: str = "o1", user_id: str = "u1") -> SendNotification:
+    """The order saga's last step for a confirmed order."""
+    return SendNotification(
+        order_id=order_id,
+        user_id=user_id,
+        type="order_confirmed",
+        total=Decimal("42.50"),
+        currency="USD",
+        idempotency_key=f"saga-{order_id}:notify",
+    )
 
 
 async def test_registration_records_a_welcome_once(notification: NotificationApp) -> None:
@@ -38,7 +46,7 @@ async def test_order_outcomes_are_listed_newest_first(notification: Notification
     assert set(listed[0]) == {"id", "type", "order_id", "message", "created_at"}
 
 
-async def test_an_order_event_published_twice_notifies_once(notification: NotificationApp) -> None:
+async def test_an_order_command_resent_notifies_once(notification: NotificationApp) -> None:
     await notification.deliver(_confirmed(), event_id="e1")
     await notification.deliver(_confirmed(), event_id="e2")
     assert [n["type"] for n in await notification.listed("u1")] == ["order_confirmed"]
@@ -81,11 +89,16 @@ async def test_unknown_user_is_recorded_without_email(start_notification: Factor
     assert await app.delivered_via() == [("order_confirmed", "recorded")]
 
 
-async def test_a_mail_server_that_is_down_loses_no_notification(start_notification: Factory) -> None:
+async def test_a_mail_server_that_is_down_loses_no_event_notification(start_notification: Factory) -> None:
     app = await start_notification(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout_seconds=2)
     await app.deliver(ADA)
-    await app.deliver(_confirmed())
-    assert await app.delivered_via() == [("order_confirmed", "recorded"), ("welcome", "recorded")]
+    await app.deliver(OrderCancelled(order_id="o1", user_id="u1", reason="payment_declined"))
+    assert await app.delivered_via() == [("order_cancelled", "recorded"), ("welcome", "recorded")]
+    # The saga's command is answered instead, and nothing is recorded: its resend may succeed.
+    await app.deliver(_confirmed("o2"))
+    assert [(r.type, r.data["reason"]) for r in await app.outbox_events()] == [
+        ("notification.failed", "SMTPConnectError")
+    ]
     assert len(await app.listed("u1")) == 2
 
 

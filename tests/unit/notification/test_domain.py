@@ -39,3 +39,18 @@ def test_production_refuses_a_mail_server_without_password() -> None:
         NotificationSettings(env="production", smtp_host="mail.example.com")
     NotificationSettings(env="production")  # no mail server: fine
     NotificationSettings(env="production", smtp_host="mail.example.com", smtp_password="pw")
+
+
+def test_admin_alert_names_the_order_step_and_reason() -> None:
+    alert = domain.admin_alert("o1", "saga-1", "refundPayment", "provider_error")
+    assert (alert.type, alert.order_id) == (NotificationType.ADMIN_ALERT, "o1")
+    assert all(part in alert.message for part in ("o1", "saga-1", "refundPayment", "provider_error"))
+    email = alert.email_to_admins("ops@example.com")
+    assert email.to == "ops@example.com" and "o1" in email.subject
+    assert email.body.startswith(alert.message)
+
+
+def test_the_admin_address_is_an_optional_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NotificationSettings.load("notification").admin_email == ""
+    monkeypatch.setenv("MSASHOP_NOTIFICATION_ADMIN_EMAIL", "ops@example.com")
+    assert NotificationSettings.load("notification").admin_email == "ops@example.com"

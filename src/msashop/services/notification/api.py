@@ -34,6 +34,9 @@ class NotificationOut(BaseModel):
 
 @router.get("", response_model=list[NotificationOut])
 async def list_notifications(uow: Uow, user: CurrentUser) -> list[NotificationOut]:
+    """The caller's own notifications, newest first; an admin also sees every admin alert."""
     async with uow:
-        found = await NotificationRepository(uow.session).for_user(user.user_id, limit=LIMIT)
+        found = await NotificationRepository(uow.session).for_user(
+            user.user_id, is_admin=user.is_admin, limit=LIMIT
+        )
     return [NotificationOut.of(n) for n in found]

@@ -14,6 +14,8 @@ class NotificationSettings(ServiceSettings):
     smtp_password: str = ""
     smtp_from: str = "msashop <no-reply@msashop.local>"
     smtp_timeout_seconds: float = 5.0
+    # Where admin alerts (a saga could not undo a step) are also emailed; empty: recorded only.
+    admin_email: str = ""
     # Tests only: a file of user ids whose order notifications fail on purpose (faults.py).
     fault_file: Path | None = None
 

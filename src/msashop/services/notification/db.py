@@ -1,4 +1,7 @@
-"""The users (who to write to) and notifications tables, and their repository."""
+"""The users (who to write to) and notifications tables, and their repository.
+
+`audience` says who sees a notification: `user` (its user_id) or `admins` (every admin).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from msashop.services.notification.domain import (
+    Audience,
     DeliveredVia,
     Notification,
     NotificationType,
@@ -36,15 +40,26 @@ notifications = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("delivered_via", sa.String(16), nullable=False),
+    sa.Column("audience", sa.String(8), nullable=False, server_default=Audience.USER.value),
+    sa.Column("step", sa.String(64), nullable=True),
     sa.CheckConstraint("delivered_via IN ('email', 'recorded')", name="ck_notification_delivered_via"),
-    # One notification of a type per order, and one order-less one (welcome) per user.
+    # One user notification of a type per order, one order-less one (welcome) per user, and
+    # one admin alert per order and saga step.
     sa.Index(
         "uq_notifications_type_order",
         "type",
         "order_id",
         unique=True,
-        sqlite_where=sa.text("order_id IS NOT NULL"),
-        postgresql_where=sa.text("order_id IS NOT NULL"),
+        sqlite_where=sa.text("order_id IS NOT NULL AND audience = 'user'"),
+        postgresql_where=sa.text("order_id IS NOT NULL AND audience = 'user'"),
+    ),
+    sa.Index(
+        "uq_notifications_admins_order_step",
+        "order_id",
+        "step",
+        unique=True,
+        sqlite_where=sa.text("audience = 'admins'"),
+        postgresql_where=sa.text("audience = 'admins'"),
     ),
     sa.Index(
         "uq_notifications_user_type_no_order",
@@ -72,6 +87,8 @@ def _to_notification(row: sa.Row[Any]) -> Notification:
         message=row.message,
         created_at=_utc(row.created_at),
         delivered_via=DeliveredVia(row.delivered_via),
+        audience=Audience(row.audience),
+        step=row.step,
     )
 
 
@@ -92,13 +109,29 @@ class NotificationRepository:
                 sa.update(users).where(users.c.id == recipient.user_id).values(**values)
             )
 
-    async def exists(self, *, user_id: str, type: NotificationType, order_id: str | None) -> bool:
-        where = [notifications.c.type == type.value]
+    async def find(
+        self, *, user_id: str, type: NotificationType, order_id: str | None
+    ) -> Notification | None:
+        """The user notification the unique indexes allow once: per order, or per user without one."""
+        where = [notifications.c.audience == Audience.USER.value, notifications.c.type == type.value]
         if order_id is None:
             where += [notifications.c.user_id == user_id, notifications.c.order_id.is_(None)]
         else:
             where.append(notifications.c.order_id == order_id)
-        return await self.session.scalar(sa.select(notifications.c.id).where(*where)) is not None
+        row = (await self.session.execute(sa.select(notifications).where(*where))).first()
+        return _to_notification(row) if row else None
+
+    async def find_admin_alert(self, *, order_id: str, step: str) -> Notification | None:
+        row = (
+            await self.session.execute(
+                sa.select(notifications).where(
+                    notifications.c.audience == Audience.ADMINS.value,
+                    notifications.c.order_id == order_id,
+                    notifications.c.step == step,
+                )
+            )
+        ).first()
+        return _to_notification(row) if row else None
 
     async def add(self, n: Notification) -> None:
         await self.session.execute(
@@ -110,13 +143,19 @@ class NotificationRepository:
                 message=n.message,
                 created_at=n.created_at,
                 delivered_via=n.delivered_via.value,
+                audience=n.audience.value,
+                step=n.step,
             )
         )
 
-    async def for_user(self, user_id: str, *, limit: int) -> list[Notification]:
+    async def for_user(self, user_id: str, *, is_admin: bool, limit: int) -> list[Notification]:
+        """The user's own notifications, and for an admin every admin alert too."""
+        seen = sa.and_(notifications.c.audience == Audience.USER.value, notifications.c.user_id == user_id)
+        if is_admin:
+            seen = sa.or_(seen, notifications.c.audience == Audience.ADMINS.value)
         rows = await self.session.execute(
             sa.select(notifications)
-            .where(notifications.c.user_id == user_id)
+            .where(seen)
             .order_by(notifications.c.created_at.desc(), notifications.c.id.desc())
             .limit(limit)
         )

@@ -1,8 +1,8 @@
-"""Notifications: what a user is told, and when. No I/O here.
+"""Notifications: what a user (or every admin) is told, and when. No I/O here.
 
 A notification is recorded whether or not an email went out: the record is what the user sees
-in the shop, the email a courtesy. Each order gets at most one notification of each type, and
-each user at most one welcome.
+in the shop, the email a courtesy. Each order gets at most one notification of each type, each
+user at most one welcome, and each failed compensation step of an order one admin alert.
 """
 
 from __future__ import annotations
@@ -18,6 +18,18 @@ class NotificationType(StrEnum):
     WELCOME = "welcome"
     ORDER_CONFIRMED = "order_confirmed"
     ORDER_CANCELLED = "order_cancelled"
+    ADMIN_ALERT = "admin_alert"
+
+
+class Audience(StrEnum):
+    """Who sees a notification: its user, or every admin (whoever they are when they look)."""
+
+    USER = "user"
+    ADMINS = "admins"
+
+
+# The user_id of a notification for the admins: no user's id, and never listed as one's own.
+ADMINS_ID = "admins"
 
 
 class DeliveredVia(StrEnum):
@@ -54,6 +66,8 @@ class Notification:
     message: str
     created_at: datetime
     delivered_via: DeliveredVia = DeliveredVia.RECORDED
+    audience: Audience = Audience.USER
+    step: str | None = None  # admin alerts: the saga step that could not be undone
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,9 @@ class Draft:
         return Email(
             to=recipient.email, subject=self.subject, body=f"Hello {recipient.name},\n\n{self.message}\n"
         )
+
+    def email_to_admins(self, address: str) -> Email:
+        return Email(to=address, subject=self.subject, body=f"{self.message}\n")
 
 
 def welcome(name: str) -> Draft:
@@ -91,5 +108,15 @@ def order_cancelled(order_id: str, reason: str) -> Draft:
         NotificationType.ORDER_CANCELLED,
         "Your order was cancelled",
         f"Your order {order_id} was cancelled (reason: {reason}).",
+        order_id,
+    )
+
+
+def admin_alert(order_id: str, saga_id: str, step: str, reason: str) -> Draft:
+    return Draft(
+        NotificationType.ADMIN_ALERT,
+        f"Action needed: order {order_id} could not be compensated",
+        f"Order {order_id}: the compensation step {step} failed (reason: {reason}; saga {saga_id}). "
+        "Money or stock may still be held for it: settle it by hand.",
         order_id,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from msashop.chassis.bus.port import EventBus
 from msashop.chassis.service import Service
-from msashop.contracts.events import OrderCancelled, OrderConfirmed, UserRegistered
+from msashop.contracts.events import OrderCancelled, SagaCompensationFailed, SendNotification, UserRegistered
 from msashop.services.notification import api
 from msashop.services.notification.config import NotificationSettings
 from msashop.services.notification.domain import Sender
@@ -34,8 +34,12 @@ def create_service(
     settings = settings or NotificationSettings.load("notification")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
     service.include_router(api.router)
-    handlers = NotificationHandlers(sender or build_sender(settings), FaultFile(settings.fault_file))
+    handlers = NotificationHandlers(
+        sender or build_sender(settings), FaultFile(settings.fault_file), admin_email=settings.admin_email
+    )
     service.on_message(UserRegistered.subject, handlers.user_registered)
-    service.on_message(OrderConfirmed.subject, handlers.order_confirmed)
+    # order.confirmed is not consumed: the saga's notification.send is the one confirmation.
+    service.on_message(SendNotification.subject, handlers.send)
     service.on_message(OrderCancelled.subject, handlers.order_cancelled)
+    service.on_message(SagaCompensationFailed.subject, handlers.compensation_failed)
     return service
