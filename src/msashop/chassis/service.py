@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
+from msashop.chassis.crash_points import CrashPoints
 from msashop.chassis.db import Database
 from msashop.chassis.dead_letters import router as dead_letter_admin
 from msashop.chassis.discovery import PortMapDiscovery
@@ -65,6 +66,7 @@ class Service:
         assert settings.ports_file is not None
         self.discovery = PortMapDiscovery(settings.ports_file)
         self.client = ServiceClient(self.discovery, timeout=settings.call_timeout_seconds, caller=self.name)
+        self.crash_points = CrashPoints(settings.crash_file)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
         self._handlers: list[tuple[str, MessageHandler]] = []
         self._responders: list[tuple[str, Responder]] = []
@@ -124,7 +126,9 @@ class Service:
                     log.info("message.duplicate_skipped")
                     return
                 await handler(envelope, uow)
+                self.crash_points.reach(f"before_commit:{envelope.type}")
                 await uow.commit()
+            self.crash_points.reach(f"after_commit:{envelope.type}")
 
     async def _connect_bus(self) -> None:
         assert self.bus is not None

@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     call_timeout_seconds: float = 5.0
     # Deliveries of one message to a handler before it goes to the dead-letter queue.
     bus_max_attempts: int = 5
+    # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
+    crash_file: Path | None = None
 
     @classmethod
     def load(cls, service_name: str, **overrides: Any) -> Self:
@@ -50,6 +52,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_keys_in_production(self) -> Self:
+        if self.env == "production" and self.crash_file is not None:
+            raise ValueError("crash_file kills the service on purpose; production refuses it")
         if self.env == "production":
             for name, value in self.development_keys().items():
                 if value:

@@ -1,21 +1,24 @@
-"""The checkout saga driven by the replies inventory and payment publish on the bus."""
+"""The checkout saga driven by the replies inventory, payment and notification publish on the bus.
 
-from datetime import UTC, datetime, timedelta
+Deadlines, resends and failed compensations: test_saga_recovery.py.
+"""
+
 from typing import Any
 
 from msashop.contracts.envelope import deterministic_id
 from msashop.contracts.events import (
+    NotificationSent,
     PaymentCaptured,
     PaymentDeclined,
     PaymentFailed,
     PaymentRefunded,
+    PaymentRefundSkipped,
     StockCommitted,
     StockReleased,
     StockReservationFailed,
     StockReserved,
 )
 from msashop.services.order.db import SagaRepository
-from msashop.services.order.handlers.saga import expire_overdue_sagas
 
 from .conftest import Shop
 
@@ -66,7 +69,19 @@ async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> N
     [confirmed] = shop.sent("order.confirmed", order["id"])
     assert confirmed.data["total"] == "44.48"  # 2 x 19.99 + 4.50 shipping
 
+    [notify] = shop.sent("notification.send", order["id"])
+    assert notify.data == {
+        "order_id": order["id"],
+        "user_id": "u1",
+        "type": "order_confirmed",
+        "total": "44.48",
+        "currency": "USD",
+        "idempotency_key": f"{saga_id}:notify",
+    }
+
     await shop.reply(StockCommitted(order_id=order["id"]))
+    assert (await shop.saga(order["id"]))["status"] == "RUNNING"  # the notification is still out
+    await shop.reply(NotificationSent(order_id=order["id"], notification_id="n-1", delivered_via="recorded"))
     saga = await shop.saga(order["id"])
     assert saga["status"] == "COMPLETED"
     assert _steps(saga) == [
@@ -74,6 +89,7 @@ async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> N
         ("RESERVE_INVENTORY", "COMPLETED"),
         ("PROCESS_PAYMENT", "COMPLETED"),
         ("COMMIT_INVENTORY", "COMPLETED"),
+        ("SEND_NOTIFICATION", "COMPLETED"),
     ]
     assert all(s["finished_at"] for s in saga["steps"])
 
@@ -88,11 +104,14 @@ async def test_declined_payment_cancels_and_releases_stock(shop: Shop) -> None:
     assert release.data["idempotency_key"] == f"{saga['saga_id']}:release"
     assert shop.sent("payment.refund", order["id"]) == []
     assert shop.sent("order.cancelled", order["id"])[0].data["reason"] == "payment_declined"
-    assert saga["status"] == "FAILED"
+    assert saga["status"] == "COMPENSATING"  # until inventory confirms the release
     assert ("PROCESS_PAYMENT", "FAILED") in _steps(saga)
 
     await shop.reply(StockReleased(order_id=order["id"]))
-    assert _steps(await shop.saga(order["id"]))[-1] == ("RELEASE_INVENTORY", "COMPLETED")
+    saga = await shop.saga(order["id"])
+    assert _steps(saga)[-1] == ("RELEASE_INVENTORY", "COMPLETED")
+    assert saga["status"] == "FAILED"
+    assert shop.sent("notification.send", order["id"]) == []
 
 
 async def test_failed_payment_cancels_and_releases_stock(shop: Shop) -> None:
@@ -148,6 +167,40 @@ async def test_cancelling_a_confirmed_order_refunds_and_releases(shop: Shop) -> 
     assert refund_at < shop.bus.published.index(release)  # compensation runs newest step first
     assert (await shop.order(order["id"]))["status_reason"] == "cancelled_by_user"
     assert len(shop.sent("order.confirmed", order["id"])) == 1
+    assert (await shop.saga(order["id"]))["status"] == "COMPENSATING"
+    await shop.reply(PaymentRefunded(order_id=order["id"], payment_id="pay-1", amount=44.48))
+    assert (await shop.saga(order["id"]))["status"] == "COMPENSATING"  # the release is still out
+    await shop.reply(StockReleased(order_id=order["id"]))
+    assert (await shop.saga(order["id"]))["status"] == "FAILED"
+
+
+async def test_a_shipped_order_can_no_longer_be_cancelled(shop: Shop) -> None:
+    order = await _confirmed(shop)
+    assert (
+        await shop.client.post(f"/orders/{order['id']}/ship", headers=shop.auth_headers("u1"))
+    ).status_code == 403  # admins ship
+    shipped = await shop.client.post(
+        f"/orders/{order['id']}/ship", headers=shop.auth_headers("boss", "admin")
+    )
+    assert (shipped.status_code, shipped.json()["status"]) == (202, "SHIPPED")
+    refused = await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "order_not_cancellable")
+    await shop.settle()
+    assert shop.sent("payment.refund", order["id"]) == []
+    again = await shop.client.post(f"/orders/{order['id']}/ship", headers=shop.auth_headers("boss", "admin"))
+    assert again.status_code == 409
+
+
+async def test_a_refund_with_nothing_captured_closes_the_step(shop: Shop) -> None:
+    order = await _reserved(shop)  # the charge is out: cancelling refunds in case it is captured
+    await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
+    await shop.settle()
+    assert len(shop.sent("payment.refund", order["id"])) == 1
+    await shop.reply(PaymentRefundSkipped(order_id=order["id"], reason="nothing_captured"))
+    await shop.reply(StockReleased(order_id=order["id"]))
+    saga = await shop.saga(order["id"])
+    assert saga["status"] == "FAILED"
+    assert ("REFUND_PAYMENT", "COMPLETED") in _steps(saga)
 
 
 async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> None:
@@ -169,13 +222,17 @@ async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
     await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert (await shop.order(order["id"]))["status"] == "CANCELLED"
     saga_id = (await shop.saga(order["id"]))["saga_id"]
-    [refund] = shop.sent("payment.refund", order["id"])
-    assert refund.id == deterministic_id(saga_id, "refund", "late-capture")
+    # The cancel refunded at once (the charge was out); the capture that overtook it refunds again.
+    refunds = [e.id for e in shop.sent("payment.refund", order["id"])]
+    assert refunds == [
+        deterministic_id(saga_id, "refund"),
+        deterministic_id(saga_id, "refund", "late-capture"),
+    ]
     assert len(shop.sent("inventory.release", order["id"])) == 2  # the cancel's and the late one
     assert shop.sent("inventory.commit", order["id"]) == []
 
     await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
-    assert len(shop.sent("payment.refund", order["id"])) == 1  # a second capture is a duplicate
+    assert len(shop.sent("payment.refund", order["id"])) == 2  # a second capture is a duplicate
 
     await shop.reply(PaymentRefunded(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert ("REFUND_PAYMENT", "COMPLETED") in _steps(await shop.saga(order["id"]))
@@ -209,32 +266,3 @@ async def test_redelivered_reply_changes_nothing(shop: Shop) -> None:
 async def test_reply_for_an_unknown_order_is_dropped(shop: Shop) -> None:
     await shop.reply(StockReserved(order_id="no-such-order"))
     assert shop.sent("payment.charge", "no-such-order") == []
-
-
-async def test_overdue_saga_is_cancelled_with_refund_and_release(shop: Shop) -> None:
-    waiting_for_payment = await _reserved(shop)
-    confirmed = await _confirmed(shop)
-    in_time = datetime.now(UTC) + timedelta(seconds=299)
-    assert await expire_overdue_sagas(shop.service.unit_of_work, now=in_time) == 0
-
-    overdue = datetime.now(UTC) + timedelta(seconds=301)
-    assert await expire_overdue_sagas(shop.service.unit_of_work, now=overdue) == 1
-    await shop.settle()
-    current = await shop.order(waiting_for_payment["id"])
-    assert (current["status"], current["status_reason"]) == ("CANCELLED", "timeout")
-    assert len(shop.sent("payment.refund", waiting_for_payment["id"])) == 1
-    assert len(shop.sent("inventory.release", waiting_for_payment["id"])) == 1
-    assert shop.sent("order.cancelled", waiting_for_payment["id"])[0].data["reason"] == "timeout"
-    assert (await shop.saga(waiting_for_payment["id"]))["status"] == "FAILED"
-    assert (await shop.order(confirmed["id"]))["status"] == "CONFIRMED"
-
-    assert await expire_overdue_sagas(shop.service.unit_of_work, now=overdue) == 0
-
-
-async def test_overdue_saga_before_any_charge_only_releases(shop: Shop) -> None:
-    order = await shop.place_ok()
-    overdue = datetime.now(UTC) + timedelta(seconds=301)
-    assert await expire_overdue_sagas(shop.service.unit_of_work, now=overdue) == 1
-    await shop.settle()
-    assert shop.sent("payment.refund", order["id"]) == []
-    assert len(shop.sent("inventory.release", order["id"])) == 1

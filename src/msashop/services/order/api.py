@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from msashop.chassis.auth import AdminUser, CurrentUser
 from msashop.chassis.dependencies import Client, PageNumber, PageSize, Uow, get_service
-from msashop.services.order.config import OrderSettings
-from msashop.services.order.db import OrderRepository, SagaRepository
+from msashop.services.order.composition import compose, parse_expand
+from msashop.services.order.db import OrderViews, SagaRepository
 from msashop.services.order.domain import MAX_LINES, MAX_QUANTITY, Order, OrderStatus, ShippingAddress
-from msashop.services.order.handlers import orders
+from msashop.services.order.handlers import orders, store
+from msashop.services.order.handlers.saga import Orchestrator
+from msashop.services.order.projections import OrdersProjection
+from msashop.services.order.read_model import OrderView
 from msashop.services.order.shipping import ShippingQuotes
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -83,12 +86,12 @@ class OrderOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, o: Order) -> OrderOut:
+    def of(cls, o: OrderView) -> OrderOut:
         a = o.shipping_address
         return cls(
             id=o.id,
             user_id=o.user_id,
-            status=o.status,
+            status=OrderStatus(o.status),
             status_reason=o.status_reason,
             items=[
                 LineOut(
@@ -104,16 +107,42 @@ class OrderOut(BaseModel):
             total=float(o.total),
             currency=o.currency,
             shipping_address=AddressOut(
-                name=a.name,
-                line1=a.line1,
-                line2=a.line2,
-                city=a.city,
-                postal_code=a.postal_code,
-                country=a.country,
+                name=a["name"],
+                line1=a["line1"],
+                line2=a.get("line2"),
+                city=a["city"],
+                postal_code=a["postal_code"],
+                country=a["country"],
             ),
             created_at=o.created_at,
             updated_at=o.updated_at,
         )
+
+    @classmethod
+    def of_order(cls, o: Order) -> OrderOut:
+        """The write side's order (what a command just did), in the same shape."""
+        return cls.of(
+            OrderView(
+                id=o.id,
+                user_id=o.user_id,
+                status=o.status.value,
+                status_reason=o.status_reason,
+                lines=tuple(o.lines),  # type: ignore[arg-type]  # same fields as LineView
+                shipping_cost=o.shipping_cost,
+                currency=o.currency,
+                shipping_address=o.shipping_address.to_data(),
+                created_at=o.created_at,
+                updated_at=o.updated_at,
+                version=o.version,
+            )
+        )
+
+
+class ComposedOrderOut(OrderOut):
+    """An order with `?expand=user,products`: its buyer and each line's product, from their services."""
+
+    model_config = ConfigDict(extra="allow")
+    degraded: bool | None = None
 
 
 class OrderPage(BaseModel):
@@ -151,7 +180,23 @@ class SagaOut(BaseModel):
     saga_id: str
     order_id: str
     status: str
+    current_step: str
+    deadline_at: datetime  # when the step being waited for times out (or is tried again)
     steps: list[StepOut]
+
+
+class RebuildOut(BaseModel):
+    events: int
+    orders: int
+    position: int
+
+
+def get_orchestrator(request: Request) -> Orchestrator:
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    return orchestrator
+
+
+Saga = Annotated[Orchestrator, Depends(get_orchestrator)]
 
 
 def get_shipping_quotes(request: Request) -> ShippingQuotes:
@@ -171,6 +216,7 @@ async def place_order(
     user: CurrentUser,
     client: Client,
     shipping: Annotated[ShippingQuotes, Depends(get_shipping_quotes)],
+    orchestrator: Saga,
     request: Request,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> OrderOut:
@@ -191,11 +237,8 @@ async def place_order(
         request_hash=request_hash(body),
         idempotency_key=idempotency_key,
     )
-    settings = service.settings
-    assert isinstance(settings, OrderSettings)
-    timeout = timedelta(seconds=settings.saga_timeout_seconds)
-    order = await orders.place_order(service.unit_of_work, client, shipping, command, saga_timeout=timeout)
-    return OrderOut.of(order)
+    order = await orders.place_order(service.unit_of_work, client, shipping, command, orchestrator)
+    return OrderOut.of_order(order)
 
 
 @router.get("", response_model=OrderPage)
@@ -207,7 +250,7 @@ async def list_my_orders(
     page_size: PageSize = 20,
 ) -> OrderPage:
     async with uow:
-        found, total = await OrderRepository(uow.session).list_for_user(
+        found, total = await OrderViews(uow.session).list_for_user(
             user.user_id, status=status, page=page, page_size=page_size
         )
     return OrderPage(items=[OrderOut.of(o) for o in found], total=total, page=page, page_size=page_size)
@@ -217,7 +260,7 @@ async def list_my_orders(
 @router.get("/analytics", response_model=Analytics)
 async def analytics(uow: Uow, _: AdminUser) -> Analytics:
     async with uow:
-        repo = OrderRepository(uow.session)
+        repo = OrderViews(uow.session)
         by_status = await repo.totals_by_status()
         by_day = await repo.totals_by_day()
     empty: dict[str, Any] = {"count": 0, "revenue": 0.0}
@@ -232,31 +275,73 @@ async def analytics(uow: Uow, _: AdminUser) -> Analytics:
     )
 
 
-@router.get("/{order_id}", response_model=OrderOut)
-async def get_order(order_id: str, uow: Uow, user: CurrentUser) -> OrderOut:
+@router.post("/admin/projections/rebuild", response_model=RebuildOut)
+async def rebuild_projections(uow: Uow, _: AdminUser) -> RebuildOut:
+    """Recompute every read model from the event store (`msashop projections rebuild orders`)."""
     async with uow:
-        order = orders.visible_to(user, await OrderRepository(uow.session).get(order_id))
-    return OrderOut.of(order)
+        report = await OrdersProjection(uow.session).rebuild()
+        await uow.commit()
+    return RebuildOut(events=report.events, orders=report.orders, position=report.position)
+
+
+@router.get("/{order_id}", response_model=ComposedOrderOut, response_model_exclude_none=False)
+async def get_order(
+    order_id: str,
+    uow: Uow,
+    user: CurrentUser,
+    client: Client,
+    request: Request,
+    expand: Annotated[str | None, Query(max_length=100, description="user,products")] = None,
+) -> dict[str, Any]:
+    """The order; `?expand=user,products` adds its buyer and products (one batch call each)."""
+    wanted = parse_expand(expand)
+    async with uow:
+        order = orders.visible_to(user, await OrderViews(uow.session).get(order_id))
+    body = OrderOut.of(order).model_dump(mode="json")
+    if not wanted:
+        return body
+    return await compose(body, wanted, client, request.headers.get("authorization"))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderOut, status_code=202)
-async def cancel_order(order_id: str, uow: Uow, user: CurrentUser) -> OrderOut:
-    async with uow:
-        order = await orders.cancel_order(uow, order_id, user)
-        await uow.commit()
-    return OrderOut.of(order)
+async def cancel_order(order_id: str, request: Request, user: CurrentUser, orchestrator: Saga) -> OrderOut:
+    service = get_service(request)
+
+    async def attempt() -> Order:
+        async with service.unit_of_work() as uow:
+            order = await orders.cancel_order(uow, orchestrator, order_id, user)
+            await uow.commit()
+        return order
+
+    return OrderOut.of_order(await store.retry_on_conflict(attempt))
+
+
+@router.post("/{order_id}/ship", response_model=OrderOut, status_code=202)
+async def ship_order(order_id: str, request: Request, _: AdminUser) -> OrderOut:
+    """CONFIRMED -> SHIPPED (admin); a shipped order can no longer be cancelled."""
+    service = get_service(request)
+
+    async def attempt() -> Order:
+        async with service.unit_of_work() as uow:
+            order = await orders.ship_order(uow, order_id)
+            await uow.commit()
+        return order
+
+    return OrderOut.of_order(await store.retry_on_conflict(attempt))
 
 
 @router.get("/{order_id}/saga", response_model=SagaOut)
 async def get_saga(order_id: str, uow: Uow, user: CurrentUser) -> SagaOut:
     async with uow:
-        orders.visible_to(user, await OrderRepository(uow.session).get(order_id))
+        orders.visible_to(user, await OrderViews(uow.session).get(order_id))
         saga = await SagaRepository(uow.session).for_order(order_id)
     assert saga is not None  # every order is stored with its saga
     return SagaOut(
         saga_id=saga.id,
         order_id=saga.order_id,
         status=saga.status.value,
+        current_step=saga.step.value,
+        deadline_at=saga.deadline_at,
         steps=[
             StepOut(
                 name=s.name.value,

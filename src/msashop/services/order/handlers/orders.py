@@ -1,13 +1,13 @@
-"""Order commands from the API: place (idempotent), cancel, and who may see an order."""
+"""Order commands from the API: place (idempotent), cancel, ship, and who may see an order."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -19,11 +19,21 @@ from msashop.chassis.service_client import ServiceClient
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.services.order import domain
 from msashop.services.order.db import IdempotencyRepository, OrderRepository, SagaRepository
-from msashop.services.order.domain import CatalogEntry, InvalidOrder, Order, Saga, ShippingAddress
-from msashop.services.order.handlers import saga as saga_flow
+from msashop.services.order.domain import (
+    CatalogEntry,
+    InvalidOrder,
+    InvalidTransition,
+    Order,
+    Saga,
+    ShippingAddress,
+)
+from msashop.services.order.handlers import store
+from msashop.services.order.handlers.saga import Orchestrator
+from msashop.services.order.read_model import OrderView
 from msashop.services.order.shipping import ShippingQuotes, ShippingUnavailable
 
 log = structlog.get_logger()
+Viewable = TypeVar("Viewable", Order, OrderView)
 
 orders_created_total = Counter("orders_created_total", "Orders placed (idempotent replays not counted)")
 order_value_dollars = Histogram(
@@ -60,8 +70,7 @@ async def place_order(
     client: ServiceClient,
     shipping: ShippingQuotes,
     command: PlaceOrder,
-    *,
-    saga_timeout: timedelta,
+    orchestrator: Orchestrator,
 ) -> Order:
     """Price the items and the shipping, store the order with its saga and queue the first saga
     step, in one transaction. No shipping quote, no order (503 `shipping_unavailable`).
@@ -98,19 +107,22 @@ async def place_order(
         order.add_shipping(quote.cost, quote.currency)
     except InvalidOrder as exc:  # a quote we cannot use is no quote
         raise ShippingUnavailable(f"the shipping quote cannot be used: {exc}") from None
-    saga = Saga.start(str(uuid.uuid4()), order.id, command.payment_token, now, saga_timeout)
+    order.place()
+    saga = Saga.start(
+        str(uuid.uuid4()), order.id, command.payment_token, now, orchestrator.policy.step_timeout
+    )
     try:
         async with new_uow() as uow:
             # Checked again inside the write transaction: a concurrent retry may have won.
             if command.idempotency_key and (replay := await _replay(uow, command)):
                 return replay
-            await OrderRepository(uow.session).add(order)
+            await store.save(uow, order)
             await SagaRepository(uow.session).add(saga)
             if command.idempotency_key:
                 await IdempotencyRepository(uow.session).add(
                     command.user_id, command.idempotency_key, command.request_hash, order.id, now
                 )
-            saga_flow.start(uow, order, saga)
+            orchestrator.start(uow, order, saga)
             await uow.commit()
     except IntegrityError:
         if not command.idempotency_key:
@@ -141,32 +153,42 @@ async def _replay(uow: UnitOfWork, command: PlaceOrder) -> Order | None:
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"
         )
-    order = await OrderRepository(uow.session).get(order_id)
+    # The first answer again: the order as its first event (OrderPlaced) left it.
+    order = await OrderRepository(uow.session).get(order_id, only_first=True)
     assert order is not None  # the key row references the order
     log.info("order.replayed", order_id=order_id)
-    return order.as_placed()
+    return order
 
 
-def visible_to(principal: Principal, order: Order | None) -> Order:
+def visible_to(principal: Principal, order: Viewable | None) -> Viewable:
     """The order if the caller owns it or is an admin. Anyone else learns nothing: 404."""
     if order is None or not (principal.is_admin or order.user_id == principal.user_id):
         raise NotFound("order not found")
     return order
 
 
-async def cancel_order(uow: UnitOfWork, order_id: str, principal: Principal) -> Order:
+async def cancel_order(
+    uow: UnitOfWork, orchestrator: Orchestrator, order_id: str, principal: Principal
+) -> Order:
     """PENDING or CONFIRMED -> CANCELLED `cancelled_by_user`; refund if paid, release the stock."""
-    order = visible_to(principal, await OrderRepository(uow.session).get(order_id, for_update=True))
+    saga = await SagaRepository(uow.session).for_order(order_id, for_update=True)
+    order = visible_to(principal, await store.load(uow, order_id))
     if not order.can_cancel:
         raise Conflict(f"the order is already {order.status.value}", code="order_not_cancellable")
-    saga = await SagaRepository(uow.session).for_order(order_id, for_update=True)
     assert saga is not None  # created in the same transaction as the order
-    await saga_flow.cancel(
-        uow,
-        order,
-        saga,
-        reason="cancelled_by_user",
-        now=datetime.now(UTC),
-        refund=saga.payment_id is not None,
-    )
+    await orchestrator.cancel(uow, order, saga, reason="cancelled_by_user")
+    return order
+
+
+async def ship_order(uow: UnitOfWork, order_id: str) -> Order:
+    """CONFIRMED -> SHIPPED (admin): from now on the order can no longer be cancelled."""
+    order = await store.load(uow, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    try:
+        order.ship(datetime.now(UTC))
+    except InvalidTransition as exc:
+        raise Conflict(str(exc), code="order_not_shippable") from None
+    await store.save(uow, order)
+    log.info("order.shipped", order_id=order_id)
     return order
