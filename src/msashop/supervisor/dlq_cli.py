@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -13,6 +11,7 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
+from msashop.supervisor.admin_cli import DataDir, Email, Password, run_admin
 from msashop.supervisor.console import print_error
 from msashop.supervisor.dlq import AdminApi, DlqError, find_platform, pick_services
 from msashop.supervisor.launch import ADMIN_EMAIL
@@ -21,40 +20,9 @@ T = TypeVar("T")
 
 app = typer.Typer(help="Dead letters: list, show, replay (after a fix) or purge them.", no_args_is_help=True)
 
-DataDir = Annotated[Path, typer.Option(help="The data dir of the running platform.")]
 Service = Annotated[str | None, typer.Option("--service", "-s", help="Only this service's dead letters.")]
-Password = Annotated[
-    str | None,
-    typer.Option(
-        "--admin-password",
-        envvar="MSASHOP_ADMIN_PASSWORD",
-        show_envvar=True,
-        help="The admin's password (printed by `msashop up` on its first run).",
-    ),
-]
-Email = Annotated[str, typer.Option("--admin-email", help="The admin's email.")]
 OptionalId = Annotated[str | None, typer.Argument(help="A dead letter id (see `msashop dlq list`).")]
 All = Annotated[bool, typer.Option("--all", help="Every dead letter (of --service, or of every service).")]
-
-
-def _run(data_dir: Path, email: str, password: str | None, work: Callable[[AdminApi], Awaitable[T]]) -> T:
-    """Log in through the platform's gateway and run `work`; a DlqError ends the command (exit 1)."""
-
-    async def session() -> T:
-        if not password:
-            raise DlqError(
-                "the admin password is needed: pass --admin-password or set MSASHOP_ADMIN_PASSWORD"
-            )
-        platform = find_platform(data_dir)
-        async with AdminApi(platform.gateway_url) as api:
-            await api.login(email, password)
-            return await work(api)
-
-    try:
-        return asyncio.run(session())
-    except DlqError as exc:
-        print_error(str(exc))
-        raise typer.Exit(1) from None
 
 
 def _services(data_dir: Path, service: str | None) -> tuple[str, ...]:
@@ -87,7 +55,7 @@ def list_(
             rows += [(name, d) for d in await api.dead_letters(name, required=service is not None)]
         return rows
 
-    rows = _run(data_dir, admin_email, admin_password, work)
+    rows = run_admin(data_dir, admin_email, admin_password, work)
     console = Console(highlight=False, soft_wrap=True)
     if not rows:
         where = f" in {service}" if service else ""
@@ -123,7 +91,7 @@ def show(
     async def work(api: AdminApi) -> tuple[str, dict[str, Any]]:
         return await api.find(services, dead_letter_id)
 
-    name, letter = _run(data_dir, admin_email, admin_password, work)
+    name, letter = run_admin(data_dir, admin_email, admin_password, work)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -186,7 +154,9 @@ def _act(
             return [(name, 1)]
         return [(n, await every_of(n, required=service is not None)) for n in services]
 
-    _report(_run(data_dir, admin_email, admin_password, work), "Replayed" if action == "replay" else "Purged")
+    _report(
+        run_admin(data_dir, admin_email, admin_password, work), "Replayed" if action == "replay" else "Purged"
+    )
 
 
 def _report(counts: list[tuple[str, int]], done: str) -> None:
