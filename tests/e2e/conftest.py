@@ -70,6 +70,11 @@ class Platform:
     def notification_faults(self) -> Path:
         return self.root / "notification-faults"
 
+    @property
+    def order_crash_points(self) -> Path:
+        """`before_commit:payment.captured` lines kill the order service there (chassis/crash_points)."""
+        return self.root / "order-crash-points"
+
     def start(self) -> None:
         self.port = free_port()
         self.starts += 1
@@ -79,6 +84,8 @@ class Platform:
         env["MSASHOP_RATE_LIMITS"] = "off"
         # test_dead_letters.py lists a user here to make their order notifications fail (off: absent).
         env["MSASHOP_NOTIFICATION_FAULT_FILE"] = str(self.notification_faults)
+        # test_order_crashes.py arms crash points of the order service here (off: absent or empty).
+        env["MSASHOP_ORDER_CRASH_FILE"] = str(self.order_crash_points)
         config: list[str] = []
         if self.config:
             config_file = self.root / "msashop.toml"

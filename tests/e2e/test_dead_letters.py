@@ -55,6 +55,19 @@ def wait_for_dead_letter(shop: ShopClient, order_id: str, within: float = 60.0) 
     raise AssertionError(f"no dead letter for order {order_id} in notification after {within} s")
 
 
+def wait_for_saga(
+    shop: ShopClient, order_id: str, token: str, status: str, within: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    saga: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        saga = shop.get(f"/api/orders/{order_id}/saga", token=token).json()
+        if saga["status"] == status:
+            return saga
+        time.sleep(0.3)
+    raise AssertionError(f"saga of {order_id} not {status} after {within} s: {saga}")
+
+
 @pytest.fixture
 def failing_notifications(platform: Platform, buyer: User) -> Iterator[User]:
     """`buyer`, whose order notifications fail until the test deletes the fault file."""
@@ -74,16 +87,20 @@ def test_a_failing_handler_dead_letters_and_a_replay_after_the_fix_notifies_once
     letter = wait_for_dead_letter(shop, order["id"])
     assert (letter["group"], letter["subject"], letter["attempts"]) == (
         "notification",
-        "order.confirmed",
+        "notification.send",  # the saga's last step, SEND_NOTIFICATION
         MAX_ATTEMPTS,
     )
     assert letter["reason"].startswith("InjectedFault: injected fault for user " + buyer.id)
     assert [n for n in shop.notifications(buyer.token) if n["type"] == "order_confirmed"] == []
+    # A failed notification never cancels a paid order: the saga waits on its last step.
+    saga = shop.get(f"/api/orders/{order['id']}/saga", token=buyer.token).json()
+    assert (saga["status"], saga["current_step"]) == ("RUNNING", "SEND_NOTIFICATION"), saga
+    assert shop.get(f"/api/orders/{order['id']}", token=buyer.token).json()["status"] == "CONFIRMED"
 
     listed = dlq(platform, "list", "--service", "notification")
     assert listed.returncode == 0, listed.stderr
     [row] = [line for line in listed.stdout.splitlines() if f" {letter['id']} " in line]
-    assert "order.confirmed" in row and "InjectedFault" in row and str(MAX_ATTEMPTS) in row
+    assert "notification.send" in row and "InjectedFault" in row and str(MAX_ATTEMPTS) in row
     shown = dlq(platform, "show", letter["id"])
     assert shown.returncode == 0, shown.stderr
     assert order["id"] in shown.stdout and "notification" in shown.stdout
@@ -98,6 +115,8 @@ def test_a_failing_handler_dead_letters_and_a_replay_after_the_fix_notifies_once
     confirmed = [n for n in shop.notifications(buyer.token) if n["type"] == "order_confirmed"]
     assert [n["order_id"] for n in confirmed] == [order["id"]]
     assert all(d["id"] != letter["id"] for d in dead_letters(shop, "notification"))
+    saga = wait_for_saga(shop, order["id"], buyer.token, "COMPLETED")
+    assert [s["status"] for s in saga["steps"] if s["name"] == "SEND_NOTIFICATION"][-1] == "COMPLETED"
 
     again = dlq(platform, "replay", letter["id"], "--service", "notification")
     assert again.returncode == 1 and "no dead letter" in again.stderr

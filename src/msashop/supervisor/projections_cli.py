@@ -16,7 +16,7 @@ from msashop.supervisor.launch import ADMIN_EMAIL
 app = typer.Typer(help="Read models built from event stores: rebuild them.", no_args_is_help=True)
 
 # Which service owns the event store behind each rebuildable projection set.
-REBUILDABLE = {"orders": "/api/orders/admin/projections/rebuild"}
+REBUILDABLE = {"orders": "/api/admin/projections/order/rebuild"}
 
 
 @app.command()

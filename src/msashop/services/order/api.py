@@ -275,15 +275,6 @@ async def analytics(uow: Uow, _: AdminUser) -> Analytics:
     )
 
 
-@router.post("/admin/projections/rebuild", response_model=RebuildOut)
-async def rebuild_projections(uow: Uow, _: AdminUser) -> RebuildOut:
-    """Recompute every read model from the event store (`msashop projections rebuild orders`)."""
-    async with uow:
-        report = await OrdersProjection(uow.session).rebuild()
-        await uow.commit()
-    return RebuildOut(events=report.events, orders=report.orders, position=report.position)
-
-
 @router.get("/{order_id}", response_model=ComposedOrderOut, response_model_exclude_none=False)
 async def get_order(
     order_id: str,
@@ -353,3 +344,16 @@ async def get_saga(order_id: str, uow: Uow, user: CurrentUser) -> SagaOut:
             for s in saga.steps
         ],
     )
+
+
+# Per-service admin API, reached through the gateway at /api/admin/projections/order/...
+admin_router = APIRouter(prefix="/admin/projections", tags=["admin"])
+
+
+@admin_router.post("/rebuild", response_model=RebuildOut)
+async def rebuild_projections(uow: Uow, _: AdminUser) -> RebuildOut:
+    """Recompute every read model from the event store (`msashop projections rebuild orders`)."""
+    async with uow:
+        report = await OrdersProjection(uow.session).rebuild()
+        await uow.commit()
+    return RebuildOut(events=report.events, orders=report.orders, position=report.position)

@@ -21,6 +21,7 @@ def create_service(settings: OrderSettings | None = None, bus: EventBus | None =
     settings = settings or OrderSettings.load("order")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
     service.include_router(api.router)
+    service.include_router(api.admin_router)
     # Shipping is priced over the bus (request/reply to the shipping service) when an order is placed.
     service.app.state.shipping_quotes = BusShippingQuotes(
         service.bus, timeout=settings.shipping_timeout_seconds
