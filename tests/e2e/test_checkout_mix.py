@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 import uuid
@@ -29,7 +30,7 @@ ORDERS = 300
 USERS = 20
 CANCEL_SHARE = 0.10
 TOKENS = ("tok_visa", "tok_decline", "tok_error")
-TOKEN_WEIGHTS = (6, 2, 2)
+TOKEN_WEIGHTS = tuple(int(w) for w in os.environ.get("MSASHOP_E2E_MIX_WEIGHTS", "6,2,2").split(","))
 WAIT_SECONDS = 60.0  # nobody waits longer than this for a terminal state
 CONCURRENCY = 100  # requests in flight at once, all users together
 

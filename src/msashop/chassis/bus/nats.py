@@ -200,12 +200,19 @@ class NatsJetStreamBus:
                 log.warning("bus.fetch_failed", consumer=durable, error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            for msg in messages:
-                if self._closing:  # hand the rest back now rather than after the ack wait
-                    with contextlib.suppress(Exception):
-                        await msg.nak()
-                    continue
-                await self._handle(msg, route, durable, group)
+            # Keys run side by side; within one key, messages go strictly in order. The next
+            # fetch waits for the whole batch, so order holds across batches too.
+            await asyncio.gather(
+                *(self._handle_in_order(batch, route, durable, group) for batch in _by_key(messages))
+            )
+
+    async def _handle_in_order(self, messages: list[Msg], route: Route, durable: str, group: str) -> None:
+        for msg in messages:
+            if self._closing:  # hand the rest back now rather than after the ack wait
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+                continue
+            await self._handle(msg, route, durable, group)
 
     async def _handle(self, msg: Msg, route: Route, durable: str, group: str) -> None:
         try:
@@ -404,3 +411,15 @@ class NatsJetStreamBus:
         if self._js is None:
             raise RuntimeError("bus is not connected")
         return self._js
+
+
+def _by_key(messages: list[Msg]) -> list[list[Msg]]:
+    """The fetched messages grouped by envelope key, each group in fetch order."""
+    groups: dict[str, list[Msg]] = {}
+    for msg in messages:
+        try:
+            key = Envelope.from_bytes(msg.data).key or msg.subject
+        except ValidationError:
+            key = msg.subject  # _handle terminates it; where it queues does not matter
+        groups.setdefault(key, []).append(msg)
+    return list(groups.values())

@@ -214,11 +214,22 @@ class RabbitMqBus:
         return queue
 
     async def _work(self, consumer: _Consumer) -> None:
+        """Take what has been delivered (up to the prefetch), handle keys side by side and each
+        key's messages in delivery order; take more once all are settled."""
         while not self._closing:
-            message = await consumer.inbox.get()
+            batch = [await consumer.inbox.get()]
+            while len(batch) < self.prefetch and not consumer.inbox.empty():
+                batch.append(consumer.inbox.get_nowait())
+            consumer.busy = True
+            try:
+                await asyncio.gather(*(self._settle_in_order(consumer, group) for group in _by_key(batch)))
+            finally:
+                consumer.busy = False
+
+    async def _settle_in_order(self, consumer: _Consumer, messages: list[AbstractIncomingMessage]) -> None:
+        for message in messages:
             if message.channel.is_closed:
                 continue  # delivered before a reconnect: the broker has requeued it already
-            consumer.busy = True
             try:
                 await self._handle(consumer, message)
             except Exception as exc:  # noqa: BLE001 - could not pass it on: hand it back
@@ -226,8 +237,6 @@ class RabbitMqBus:
                 await asyncio.sleep(1)  # the broker is likely busy recovering; do not spin
                 with contextlib.suppress(Exception):  # a closed channel requeues it anyway
                     await message.nack(requeue=True)
-            finally:
-                consumer.busy = False
 
     async def _handle(self, consumer: _Consumer, message: AbstractIncomingMessage) -> None:
         try:
@@ -416,3 +425,15 @@ class RabbitMqBus:
         if self._exchange is None:
             raise RuntimeError("bus is not connected")
         return self._exchange
+
+
+def _by_key(messages: list[AbstractIncomingMessage]) -> list[list[AbstractIncomingMessage]]:
+    """Messages grouped by envelope key, each group in delivery order."""
+    groups: dict[str, list[AbstractIncomingMessage]] = {}
+    for message in messages:
+        try:
+            key = Envelope.from_bytes(message.body).key or ""
+        except ValidationError:
+            key = ""  # _handle rejects it; where it queues does not matter
+        groups.setdefault(key, []).append(message)
+    return list(groups.values())
