@@ -192,3 +192,24 @@ async def test_analytics_counts_and_revenue_by_status_and_day_for_admins(shop: S
     [today] = report["by_day"]
     assert today["day"] == confirmed["created_at"][:10]
     assert (today["count"], today["revenue"]) == (2, 44.48)
+
+
+async def test_expand_composes_products_and_falls_back_for_a_missing_user_service(shop: Shop) -> None:
+    order = await shop.place_ok()
+    calls_before = len(shop.products.calls)
+    response = await shop.client.get(
+        f"/orders/{order['id']}", params={"expand": "user,products"}, headers=shop.auth_headers("u1")
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["items"][0]["product"]["name"] == "Mouse"
+    assert len(shop.products.calls) == calls_before + 1  # one batch call for every line
+    # No user service runs here: the answer still comes, with the guide's fallback.
+    assert body["user"] == {"id": "u1", "name": "Unknown User", "email": None}
+    assert body["degraded"] is True
+    plain = (await shop.client.get(f"/orders/{order['id']}", headers=shop.auth_headers("u1"))).json()
+    assert "user" not in plain and "degraded" not in plain and "product" not in plain["items"][0]
+    bad = await shop.client.get(
+        f"/orders/{order['id']}", params={"expand": "reviews"}, headers=shop.auth_headers("u1")
+    )
+    assert bad.status_code == 422

@@ -138,10 +138,15 @@ class OrderOut(BaseModel):
         )
 
 
+class ComposedLineOut(LineOut):
+    product: dict[str, Any] | None = None  # the product service's product (null: unknown or down)
+
+
 class ComposedOrderOut(OrderOut):
     """An order with `?expand=user,products`: its buyer and each line's product, from their services."""
 
-    model_config = ConfigDict(extra="allow")
+    items: list[ComposedLineOut]  # type: ignore[assignment]  # the same lines, plus `product`
+    user: dict[str, Any] | None = None
     degraded: bool | None = None
 
 
@@ -275,7 +280,7 @@ async def analytics(uow: Uow, _: AdminUser) -> Analytics:
     )
 
 
-@router.get("/{order_id}", response_model=ComposedOrderOut, response_model_exclude_none=False)
+@router.get("/{order_id}", response_model=ComposedOrderOut, response_model_exclude_unset=True)
 async def get_order(
     order_id: str,
     uow: Uow,
