@@ -148,15 +148,21 @@ class Checkpoints:
     async def advance(self, name: str, position: int) -> None:
         """Move forward only: an earlier position (a concurrent writer's) never moves it back."""
         now = datetime.now(UTC)
-        updated = await self.session.execute(
+        forward = (
             sa.update(projection_checkpoints)
             .where(projection_checkpoints.c.name == name, projection_checkpoints.c.position < position)
             .values(position=position, updated_at=now)
         )
+        updated = await self.session.execute(forward)
         if updated.rowcount == 0 and not await self._exists(name):  # type: ignore[attr-defined]
-            await self.session.execute(
-                sa.insert(projection_checkpoints).values(name=name, position=position, updated_at=now)
-            )
+            try:
+                async with self.session.begin_nested():
+                    await self.session.execute(
+                        sa.insert(projection_checkpoints).values(name=name, position=position, updated_at=now)
+                    )
+            except IntegrityError:
+                # A concurrent transaction created the row first (PostgreSQL): move that one instead.
+                await self.session.execute(forward)
 
     async def reset(self, name: str) -> None:
         await self.session.execute(
