@@ -58,6 +58,7 @@ def create_service(settings: OrderSettings | None = None, bus: EventBus | None =
         await recover_overdue_sagas(service.unit_of_work, saga)
 
     service.on_startup(catch_up_projections)
+    service.every(30.0, catch_up_projections)  # also moves the checkpoint the live path leaves alone
     service.on_startup(recover_sagas)  # sagas a crash or a stop left overdue, before new work
     service.every(settings.saga_sweep_seconds, recover_sagas)
     return service

@@ -3,9 +3,10 @@
 Live, the events a transaction appends are projected in that same transaction, so a client
 reads its own writes and a crash can never leave a view behind its events. Handling is
 idempotent: each `orders` row keeps the version it reflects and an event at or below it is
-skipped, so catching up from a checkpoint that is a little behind repeats nothing. The
-checkpoint (`projection_checkpoints`, name "orders") records the last position applied; at start
-the service catches up from it, and `rebuild` recomputes every view from the first event.
+skipped, so catching up from a checkpoint that is behind repeats nothing. The checkpoint
+(`projection_checkpoints`, name "orders") records how far the store has been read back; the
+service catches up from it at start and every half minute (the live path leaves it alone, see
+`apply`), and `rebuild` recomputes every view from the first event.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ class OrdersProjection:
         self.views = OrderViews(session)
         self.checkpoints = Checkpoints(session)
 
-    async def apply(self, events: Sequence[StoredEvent]) -> int:
-        """Project `events` (any aggregates, position order); returns how many changed a view."""
+    async def apply(self, events: Sequence[StoredEvent], *, advance: bool = False) -> int:
+        """Project `events` (any aggregates, position order); returns how many changed a view.
+
+        The live path does not `advance` the checkpoint: one row every order write would update
+        is one lock they would all queue for (PostgreSQL). `catch_up` advances it instead.
+        """
         applied = 0
         current: dict[str, OrderView | None] = {}
         for event in events:
@@ -62,7 +67,7 @@ class OrdersProjection:
             await self._add_stats(analytics_delta(before, after))
             current[event.aggregate_id] = after
             applied += 1
-        if events:
+        if events and advance:
             await self.checkpoints.advance(NAME, max(e.position for e in events))
         return applied
 
@@ -71,7 +76,7 @@ class OrdersProjection:
         store = EventStore(self.session)
         applied = 0
         while batch := await store.read_all(after=await self.checkpoints.get(NAME), limit=BATCH):
-            applied += await self.apply(batch)
+            applied += await self.apply(batch, advance=True)
         if applied:
             log.warning("projection.caught_up", projection=NAME, events=applied)
         return applied

@@ -34,7 +34,7 @@ from msashop.services.order.domain.values import (
 
 
 class InvalidTransition(ValueError):
-    pass
+    """A command the order's status does not allow (confirm twice, cancel a shipped order...)."""
 
 
 @dataclass

@@ -22,10 +22,6 @@ class UnknownProducts(InvalidOrder):
         self.product_ids = product_ids
 
 
-class InvalidTransition(ValueError):
-    pass
-
-
 class OrderStatus(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
