@@ -51,6 +51,9 @@ PREFIX = "msashop."
 CLOSE_GRACE_SECONDS = 4.0
 RPC_QUEUE = "responders"
 RPC_ERROR_HEADER = "Msashop-Rpc-Error"
+# A message a consumer took and never acknowledged (its process died) is delivered again after
+# this long. Handlers that could run longer must not exist: they would be handled twice.
+ACK_WAIT_SECONDS = 30
 
 # What a consumer runs for one message: the handler and its attempt limit, None if it has none.
 Route = Callable[[Envelope], "tuple[MessageHandler, int] | None"]
@@ -182,7 +185,7 @@ class NatsJetStreamBus:
             stream=stream,
             # Attempts are counted here, not by the server: a letter that could not be written
             # to the dead-letter stream must stay on the queue.
-            config=ConsumerConfig(ack_wait=60, max_deliver=-1, max_ack_pending=1000),
+            config=ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=1000),
         )
         self._tasks.append(asyncio.create_task(self._consume(sub, route, durable, group)))
 
