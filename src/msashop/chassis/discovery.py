@@ -1,31 +1,84 @@
-"""Where the other services are. For now a port map the supervisor writes to the data dir."""
+"""Where the other services are: the instances of each service that are healthy now.
+
+`Discovery` is the port. Backends: `PortMapDiscovery` (a file the supervisor writes to the data
+dir, `{service: url or [urls]}`), `StaticDiscovery` (fixed addresses: tests, or Kubernetes DNS
+names where the platform balances), and the registry backend (Consul's HTTP API, our registry
+or a real Consul agent), which keeps a watch per service. Reads are synchronous and served from
+what the backend already knows, so picking an instance never waits on the network.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from msashop.chassis.errors import UpstreamUnavailable
 
+_VERSION_TAG = re.compile(r"^v\d+$")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running copy of a service."""
+
+    id: str
+    service: str
+    url: str  # base URL, no trailing slash
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def version(self) -> str:
+        """The instance's version tag (`v1`, `v2`, ...); untagged instances are v1."""
+        return next((t for t in sorted(self.tags) if _VERSION_TAG.match(t)), "v1")
+
+
+class Discovery(Protocol):
+    def instances(self, service: str) -> list[Instance]:
+        """The service's healthy instances as last seen; empty if none (or unknown)."""
+        ...
+
+    def url(self, service: str) -> str:
+        """One instance's base URL (the first); UpstreamUnavailable if there is none."""
+        ...
+
+
+def first_url(discovery: Discovery, service: str) -> str:
+    found = discovery.instances(service)
+    if not found:
+        raise UpstreamUnavailable(f"no healthy instance known for service {service!r}")
+    return found[0].url
+
+
+def _instances(service: str, urls: str | list[str]) -> list[Instance]:
+    listed = [urls] if isinstance(urls, str) else list(urls)
+    return [
+        Instance(id=f"{service}-{n}", service=service, url=url.rstrip("/"))
+        for n, url in enumerate(listed, start=1)
+    ]
+
 
 class PortMapDiscovery:
-    """Reads `<data-dir>/ports.json` ({service: base url}); re-reads it when the file changes."""
+    """Reads `<data-dir>/ports.json`; re-reads it when the file changes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._mtime: float | None = None
-        self._urls: dict[str, str] = {}
+        self._instances: dict[str, list[Instance]] = {}
+
+    def instances(self, service: str) -> list[Instance]:
+        self._refresh()
+        return list(self._instances.get(service, []))
 
     def url(self, service: str) -> str:
-        self._refresh()
-        try:
-            return self._urls[service]
-        except KeyError:
-            raise UpstreamUnavailable(f"no address known for service {service!r}") from None
+        return first_url(self, service)
 
     def all(self) -> dict[str, str]:
+        """{service: the first instance's url} (what `msashop status` and the gateway's /health show)."""
         self._refresh()
-        return dict(self._urls)
+        return {name: found[0].url for name, found in self._instances.items() if found}
 
     def _refresh(self) -> None:
         try:
@@ -33,21 +86,22 @@ class PortMapDiscovery:
         except FileNotFoundError:
             return
         if mtime != self._mtime:
-            self._urls = json.loads(self.path.read_text())
+            raw: dict[str, str | list[str]] = json.loads(self.path.read_text())
+            self._instances = {name: _instances(name, urls) for name, urls in raw.items()}
             self._mtime = mtime
 
 
 class StaticDiscovery:
     """Fixed addresses (tests, or Kubernetes DNS names)."""
 
-    def __init__(self, urls: dict[str, str]) -> None:
-        self._urls = dict(urls)
+    def __init__(self, urls: dict[str, str | list[str]]) -> None:
+        self._instances = {name: _instances(name, found) for name, found in urls.items()}
+
+    def instances(self, service: str) -> list[Instance]:
+        return list(self._instances.get(service, []))
 
     def url(self, service: str) -> str:
-        try:
-            return self._urls[service]
-        except KeyError:
-            raise UpstreamUnavailable(f"no address known for service {service!r}") from None
+        return first_url(self, service)
 
     def all(self) -> dict[str, str]:
-        return dict(self._urls)
+        return {name: found[0].url for name, found in self._instances.items() if found}
