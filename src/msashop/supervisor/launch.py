@@ -75,14 +75,22 @@ class Wiring:
 
 
 def child_env(
-    name: str, port: int, wiring: Wiring, config: PlatformConfig, environ: Mapping[str, str]
+    name: str,
+    port: int,
+    wiring: Wiring,
+    config: PlatformConfig,
+    environ: Mapping[str, str],
+    *,
+    instance: str | None = None,
 ) -> dict[str, str]:
-    """`MSASHOP_<NAME>_*` for one child. The supervisor owns ports and the port map; backends are
-    defaults that a `MSASHOP_<NAME>_*` variable already in the environment overrides."""
+    """`MSASHOP_<NAME>_*` for one child (`instance`: which replica). The supervisor owns ports and
+    the port map; backends are defaults that a `MSASHOP_<NAME>_*` variable already in the
+    environment overrides."""
     prefix = f"MSASHOP_{name.upper()}_"
     env = {
         f"{prefix}PORT": str(port),
         f"{prefix}PORTS_FILE": str(wiring.ports_file),
+        f"{prefix}INSTANCE_ID": instance or name,
     }
     defaults = {
         "DATA_DIR": str(wiring.data_dir),

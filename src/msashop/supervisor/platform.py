@@ -10,12 +10,12 @@ import os
 import signal
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
-from msashop.supervisor import infra, launch, tansu
+from msashop.supervisor import infra, launch, replicas, tansu
 from msashop.supervisor.config import PlatformConfig
 from msashop.supervisor.console import PlatformConsole, Summary
 from msashop.supervisor.databases import DatabaseSetupFailed, create_missing_databases
@@ -54,6 +54,8 @@ class UpOptions:
     port: int
     config: PlatformConfig
     only: tuple[str, ...] | None = None
+    # Instances per service, `--replicas` over the config file's `[replicas]`.
+    replicas: dict[str, int] = field(default_factory=dict)
 
 
 def _ready_probe(prober: Prober, url: str) -> Probe:
@@ -132,8 +134,15 @@ class Platform:
                     f'{self.options.port + 1}")'
                 ) from None
         ports = self._assign_ports()
-        urls = {name: base_url(ports[name]) for name in self.components}
-        write_port_map(self.ports_file, urls)  # before any service starts: they discover by it
+        urls = {name: base_url(ports[name]) for name in self.instances}
+        # Before any service starts: they discover each other by it (a list for replicas).
+        write_port_map(
+            self.ports_file,
+            {
+                service: urls[names[0]] if len(names) == 1 else [urls[i] for i in names]
+                for service, names in self._instance_names.items()
+            },
+        )
         self._wrote_port_map = True
 
         config = self.options.config
@@ -157,12 +166,15 @@ class Platform:
             admin = launch.AdminPassword(None, generated=False)
         for wave in launch.waves(self.components):
             specs = []
-            for name in wave:
-                env = launch.child_env(name, ports[name], wiring, config, os.environ)
-                if name == "user" and admin.value:
-                    env["MSASHOP_USER_ADMIN_PASSWORD"] = admin.value
-                url = urls[name]
-                specs.append(ChildSpec(name, launch.command(name), _ready_probe(prober, url), env, url))
+            for service in wave:
+                for name in self._instance_names[service]:
+                    env = launch.child_env(service, ports[name], wiring, config, os.environ, instance=name)
+                    if service == "user" and admin.value:
+                        env["MSASHOP_USER_ADMIN_PASSWORD"] = admin.value
+                    url = urls[name]
+                    specs.append(
+                        ChildSpec(name, launch.command(service), _ready_probe(prober, url), env, url)
+                    )
             await self._start_wave(specs)
             if "user" in wave and admin.generated:
                 (self.data_dir / launch.ADMIN_MARKER).write_text(launch.ADMIN_EMAIL + "\n")
@@ -196,8 +208,19 @@ class Platform:
         self._lock.write(f"{os.getpid()}\n")
         self._lock.flush()
 
+    @property
+    def _instance_names(self) -> dict[str, list[str]]:
+        return {
+            service: replicas.instance_names(service, self.options.replicas.get(service, 1))
+            for service in self.components
+        }
+
+    @property
+    def instances(self) -> list[str]:
+        return [name for names in self._instance_names.values() for name in names]
+
     def _assign_ports(self) -> dict[str, int]:
-        names = [n for n in self.components if n != "gateway"] + ["nats", "nats-monitor", "kafka", "valkey"]
+        names = [n for n in self.instances if n != "gateway"] + ["nats", "nats-monitor", "kafka", "valkey"]
         ports = dict(zip(names, free_ports(len(names), exclude={self.options.port}), strict=True))
         ports["gateway"] = self.options.port
         return ports

@@ -7,7 +7,7 @@ import errno
 import json
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -57,7 +57,7 @@ def base_url(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
-def write_port_map(path: Path, urls: dict[str, str]) -> None:
+def write_port_map(path: Path, urls: Mapping[str, str | list[str]]) -> None:
     """Write atomically: readers (every service's discovery) never see a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(urls, indent=2) + "\n")
@@ -65,10 +65,23 @@ def write_port_map(path: Path, urls: dict[str, str]) -> None:
 
 
 def read_port_map(path: Path) -> dict[str, str]:
+    """{service: url}; a service with replicas is represented by its first instance."""
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a port map")
-    return {str(k): str(v) for k, v in data.items()}
+    return {str(k): str(v[0] if isinstance(v, list) else v) for k, v in data.items() if v}
+
+
+def read_instances(path: Path) -> dict[str, str]:
+    """{instance name: url} for every instance: `product`, `product-2`, ... for replicas."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a port map")
+    found: dict[str, str] = {}
+    for service, urls in data.items():
+        for n, url in enumerate(urls if isinstance(urls, list) else [urls], start=1):
+            found[str(service) if n == 1 else f"{service}-{n}"] = str(url)
+    return found
 
 
 def remove_port_map(path: Path) -> None:

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 from msashop.supervisor.console import PlatformConsole
-from msashop.supervisor.ports import read_port_map
+from msashop.supervisor.ports import read_instances
 from msashop.supervisor.probes import Prober
 
 
 async def check(ports_file: Path) -> list[tuple[str, str, bool, str]]:
-    """(name, url, ready, detail) for each component, in port-map order."""
-    urls = read_port_map(ports_file)
+    """(name, url, ready, detail) for each instance of each component, in port-map order."""
+    urls = read_instances(ports_file)
     async with Prober() as prober:
         answers = await asyncio.gather(*(_ready(prober, url) for url in urls.values()))
     return [(name, url, ok, detail) for (name, url), (ok, detail) in zip(urls.items(), answers, strict=True)]

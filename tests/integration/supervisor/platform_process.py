@@ -97,7 +97,12 @@ class RunningPlatform:
 
 
 def start_platform(
-    tmp_path: Path, only: str | None, *, port: int | None = None, extra_env: dict[str, str] | None = None
+    tmp_path: Path,
+    only: str | None,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> RunningPlatform:
     port = port or free_port()
     data_dir = tmp_path / "data"
@@ -107,7 +112,7 @@ def start_platform(
     with output_file.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "msashop", "up", "--data-dir", str(data_dir), "--port", str(port),
-             *(["--only", only] if only else [])],
+             *(["--only", only] if only else []), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,  # away from any msashop.toml in the repo

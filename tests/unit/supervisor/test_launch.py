@@ -43,6 +43,7 @@ def test_each_child_gets_its_own_prefixed_settings() -> None:
     assert env == {
         "MSASHOP_ORDER_PORT": "4005",
         "MSASHOP_ORDER_PORTS_FILE": "/data/ports.json",
+        "MSASHOP_ORDER_INSTANCE_ID": "order",
         "MSASHOP_ORDER_DATA_DIR": "/data",
         "MSASHOP_ORDER_BUS_URL": "nats://127.0.0.1:4333",
         "MSASHOP_ORDER_STORE_URL": "redis://127.0.0.1:6390/0",
