@@ -39,18 +39,27 @@ class UserRegistered(Payload):
 # --- product --------------------------------------------------------------------------------
 class ProductCreated(Payload):
     subject = "product.created"
+    # 1.1: description, category, currency, so a consumer can hold the whole product (legacy sync)
+    version = "1.1"
     product_id: str
     sku: str
     name: str
     price: Decimal
     initial_stock: int = 0
+    description: str | None = None
+    category: str | None = None
+    currency: str | None = None
 
 
 class ProductUpdated(Payload):
     subject = "product.updated"
+    # 1.1: description, category (the product's values after the change, like name and price)
+    version = "1.1"
     product_id: str
     name: str
     price: Decimal
+    description: str | None = None
+    category: str | None = None
 
 
 class ProductDeleted(Payload):

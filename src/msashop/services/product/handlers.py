@@ -47,7 +47,14 @@ async def create_product(
     uow.publish(
         wrap(
             ProductCreated(
-                product_id=product.id, sku=sku, name=name, price=price, initial_stock=initial_stock
+                product_id=product.id,
+                sku=sku,
+                name=name,
+                price=price,
+                initial_stock=initial_stock,
+                description=description,
+                category=category,
+                currency=product.currency,
             ),
             source=SOURCE,
             key=product.id,
@@ -69,7 +76,13 @@ async def update_product(uow: UnitOfWork, product_id: str, **changes: object) ->
     await repo.update(product)
     uow.publish(
         wrap(
-            ProductUpdated(product_id=product.id, name=product.name, price=product.price),
+            ProductUpdated(
+                product_id=product.id,
+                name=product.name,
+                price=product.price,
+                description=product.description,
+                category=product.category,
+            ),
             source=SOURCE,
             key=product.id,
         )
