@@ -2,12 +2,16 @@
 
 SQLite (the embedded default) runs in WAL mode and takes the write lock at BEGIN
 (`BEGIN IMMEDIATE`), so concurrent transactions wait for each other instead of failing
-with "database is locked" half way. PostgreSQL runs the same code through asyncpg.
+with "database is locked" half way. `read()` is the one exception: a short read that begins
+DEFERRED, so it neither waits for nor holds the write lock (WAL readers see the last commit).
+PostgreSQL runs the same code through asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,9 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Marks the connections of `Database.read()`: their SQLite transaction begins DEFERRED.
+_READ_ONLY = "msashop_read_only"
 
 
 class Database:
@@ -34,9 +41,17 @@ class Database:
         if self.is_sqlite:
             _serialise_sqlite_writes(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool, same connections: only how their transaction begins differs.
+        self._readers = async_sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}))
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for a short read outside the write lock; it must not write (rolled back)."""
+        async with self._readers() as session:
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -67,4 +82,5 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

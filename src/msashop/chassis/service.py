@@ -30,6 +30,7 @@ from msashop.chassis.metrics import (
     outbox_pending,
 )
 from msashop.chassis.outbox_relay import OutboxRelay
+from msashop.chassis.prepared import PreparedHandler, already_handled
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient
 from msashop.chassis.settings import ServiceSettings
@@ -39,6 +40,8 @@ from msashop.contracts.envelope import Envelope
 log = structlog.get_logger()
 
 MessageHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+# A plain handler runs inside the unit of work; a PreparedHandler does its slow part before it.
+AnyHandler = MessageHandler | PreparedHandler[Any]
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -68,7 +71,7 @@ class Service:
         self.client = ServiceClient(self.discovery, timeout=settings.call_timeout_seconds, caller=self.name)
         self.crash_points = CrashPoints(settings.crash_file)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
-        self._handlers: list[tuple[str, MessageHandler]] = []
+        self._handlers: list[tuple[str, AnyHandler]] = []
         self._responders: list[tuple[str, Responder]] = []
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
@@ -84,8 +87,12 @@ class Service:
     def include_router(self, router: APIRouter) -> None:
         self.app.include_router(router)
 
-    def on_message(self, subject: str, handler: MessageHandler) -> None:
-        """Consume `subject` in this service's consumer group, effect once (inbox)."""
+    def on_message(self, subject: str, handler: AnyHandler) -> None:
+        """Consume `subject` in this service's consumer group, effect once (inbox).
+
+        A `PreparedHandler` for a handler that calls out: its slow part runs before the unit of
+        work, without holding the write lock (see `msashop.chassis.prepared`).
+        """
         self._handlers.append((subject, handler))
 
     def on_request(self, subject: str, responder: Responder) -> None:
@@ -111,24 +118,40 @@ class Service:
         result: dict[str, Any] = await self.client.get("user", "/.well-known/jwks.json")
         return result
 
-    def _consumer(self, handler: MessageHandler) -> Callable[[Envelope], Awaitable[None]]:
+    def _consumer(self, handler: AnyHandler) -> Callable[[Envelope], Awaitable[None]]:
         async def consume(envelope: Envelope) -> None:
             await self._consume(handler, envelope)
 
         return consume
 
-    async def _consume(self, handler: MessageHandler, envelope: Envelope) -> None:
+    async def _consume(self, handler: AnyHandler, envelope: Envelope) -> None:
         with structlog.contextvars.bound_contextvars(
             event_id=envelope.id, subject=envelope.type, correlation_id=envelope.correlation_id
         ):
-            async with self.unit_of_work() as uow:
-                if not await uow.claim(self.name, envelope):
-                    log.info("message.duplicate_skipped")
-                    return
-                await handler(envelope, uow)
-                self.crash_points.reach(f"before_commit:{envelope.type}")
-                await uow.commit()
-            self.crash_points.reach(f"after_commit:{envelope.type}")
+            if not isinstance(handler, PreparedHandler):
+                await self._claim_and_apply(envelope, handler)
+                return
+            # Two phases, so the write lock (SQLite: the whole database) is not held during the
+            # slow part. A redelivery is skipped before it; prepare must be safe to repeat, as a
+            # crash before the commit runs it again (see msashop.chassis.prepared).
+            if self.db is None:
+                raise RuntimeError(f"{self.name} has no database")
+            if await already_handled(self.db, self.name, envelope):
+                log.info("message.duplicate_skipped")
+                return
+            prepared = await handler.prepare(envelope, self.db.read)
+            await self._claim_and_apply(envelope, lambda e, uow: handler.apply(e, uow, prepared))
+
+    async def _claim_and_apply(self, envelope: Envelope, apply: MessageHandler) -> None:
+        """Inbox claim, the handler's effects, commit: one unit of work, between two crash points."""
+        async with self.unit_of_work() as uow:
+            if not await uow.claim(self.name, envelope):
+                log.info("message.duplicate_skipped")
+                return
+            await apply(envelope, uow)
+            self.crash_points.reach(f"before_commit:{envelope.type}")
+            await uow.commit()
+        self.crash_points.reach(f"after_commit:{envelope.type}")
 
     async def _connect_bus(self) -> None:
         assert self.bus is not None

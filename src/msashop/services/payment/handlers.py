@@ -1,7 +1,12 @@
 """Payment commands: charge an order once through the provider port, refund a capture through it.
 
-Each handler runs in the unit of work the chassis opened (inbox claim made); it never commits.
-A reply's event id derives from the command's, so handling the same command twice queues it once.
+Both are chassis `PreparedHandler`s, so the provider call (retries and backoff included) never
+holds the service's write lock: `prepare_*` reads what is recorded and asks the provider, outside
+any transaction; `apply_*` runs in the unit of work the chassis opened (inbox claim made), looks
+again under the lock and records or answers from what is there now; it never commits. A repeated
+prepare (a concurrent delivery, a crash before the commit) asks the provider again under the same
+idempotency key, which answers from the first call. A reply's event id derives from the
+command's, so handling the same command twice queues it once.
 The saga resends a command it got no answer to under a new envelope id: each one is answered
 again from what was recorded (a refund the provider refused is tried again).
 """
@@ -21,6 +26,7 @@ from prometheus_client import Histogram
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
 
+from msashop.chassis.prepared import PreparedHandler, Reader
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.contracts.envelope import Envelope, deterministic_id, wrap
 from msashop.contracts.events import (
@@ -65,6 +71,28 @@ class Decision:
     reference: str | None = None
 
 
+@dataclass(frozen=True)
+class DecidedCharge:
+    """A charge decided before the unit of work, and how long deciding took (retries included)."""
+
+    decision: Decision
+    seconds: float
+
+
+@dataclass(frozen=True)
+class AskedRefund:
+    """A refund asked of the provider before the unit of work: why it refused, None if it refunded."""
+
+    failure: str | None
+
+
+class CapturedMeanwhile(Exception):
+    """A refund found nothing captured, then a charge was recorded before its unit of work.
+
+    Refused so that the redelivery prepares again and asks the provider for the refund.
+    """
+
+
 def _reply(uow: UnitOfWork, payload: Payload, order_id: str, cause: Envelope) -> None:
     uow.publish(
         wrap(
@@ -97,8 +125,22 @@ class PaymentHandlers:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
+        # What main.py registers: the provider call in prepare, outside the write lock.
+        self.charge = PreparedHandler(self.prepare_charge, self.apply_charge)
+        self.refund = PreparedHandler(self.prepare_refund, self.apply_refund)
 
-    async def charge(self, envelope: Envelope, uow: UnitOfWork) -> None:
+    async def prepare_charge(self, envelope: Envelope, read: Reader) -> DecidedCharge | None:
+        """Outside the lock: decide the charge, unless the order's payment is recorded (None)."""
+        cmd = ChargePayment.model_validate(envelope.data)
+        async with read() as session:
+            if await PaymentRepository(session).get_by_order(cmd.order_id) is not None:
+                return None
+        started = time.perf_counter()
+        decision = await self.decide(cmd)
+        return DecidedCharge(decision, time.perf_counter() - started)
+
+    async def apply_charge(self, envelope: Envelope, uow: UnitOfWork, decided: DecidedCharge | None) -> None:
+        """Record the decided charge, or answer from the payment recorded before (or meanwhile)."""
         cmd = ChargePayment.model_validate(envelope.data)
         repo = PaymentRepository(uow.session)
         existing = await repo.get_by_order(cmd.order_id, lock=True)
@@ -106,10 +148,11 @@ class PaymentHandlers:
             log.info("payment.charge_answered_again", order_id=cmd.order_id, status=existing.status)
             _reply(uow, outcome_of(existing), cmd.order_id, envelope)
             return
-        started = time.perf_counter()
-        decision = await self.decide(cmd)
+        if decided is None:  # payments are never deleted: seen in prepare means still there
+            raise RuntimeError(f"the payment of order {cmd.order_id} was recorded, then gone")
+        decision = decided.decision
         status = decision.status
-        payment_processing_duration_seconds.labels(status.value).observe(time.perf_counter() - started)
+        payment_processing_duration_seconds.labels(status.value).observe(decided.seconds)
         now = datetime.now(UTC)
         payment = Payment(
             id=str(uuid.uuid4()),
@@ -166,7 +209,16 @@ class PaymentHandlers:
                 return await asyncio.wait_for(call(), timeout=self.timeout)
         raise AssertionError("tenacity re-raises the last error")  # pragma: no cover
 
-    async def refund(self, envelope: Envelope, uow: UnitOfWork) -> None:
+    async def prepare_refund(self, envelope: Envelope, read: Reader) -> AskedRefund | None:
+        """Outside the lock: ask the provider to refund a capture; None if nothing is captured."""
+        cmd = RefundPayment.model_validate(envelope.data)
+        async with read() as session:
+            payment = await PaymentRepository(session).get_by_order(cmd.order_id)
+        if payment is None or payment.status is not PaymentStatus.CAPTURED:
+            return None
+        return AskedRefund(await self.refund_at_provider(payment))
+
+    async def apply_refund(self, envelope: Envelope, uow: UnitOfWork, asked: AskedRefund | None) -> None:
         """Every refund command is answered: refunded (again), refund_failed, or refund_skipped."""
         cmd = RefundPayment.model_validate(envelope.data)
         repo = PaymentRepository(uow.session)
@@ -179,7 +231,9 @@ class PaymentHandlers:
             _reply(uow, skipped, cmd.order_id, envelope)
             return
         if payment.status is PaymentStatus.CAPTURED:
-            failure = await self.refund_at_provider(payment)
+            if asked is None:
+                raise CapturedMeanwhile(f"order {cmd.order_id} was captured after its refund was prepared")
+            failure = asked.failure
             if failure is not None:
                 payment.refund_failed(failure, datetime.now(UTC))
                 await repo.update(payment)
@@ -193,6 +247,7 @@ class PaymentHandlers:
             payment.refund(datetime.now(UTC))
             await repo.update(payment)
             log.info("payment.refunded", order_id=cmd.order_id, amount=str(payment.amount))
+        # Refunded just now, or before (perhaps by a concurrent delivery): never refunded twice.
         _reply(
             uow,
             PaymentRefunded(order_id=cmd.order_id, payment_id=payment.id, amount=payment.refunded_amount),
