@@ -36,8 +36,8 @@ BODY = json.dumps({"items": [{"id": f"p{n}", "name": f"Product {n}", "price": 9.
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": BODY})
 """
 
@@ -157,25 +157,10 @@ def main() -> None:
         MSASHOP_GATEWAY_LOG_LEVEL="WARNING",
         MSASHOP_RATE_LIMITS="off",
     )
+    uvicorn = [sys.executable, "-m", "uvicorn", "upstream_app:app", "--port", str(upstream_port)]
+    uvicorn += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "upstream_app:app",
-                "--port",
-                str(upstream_port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=root,
-        ),  # fmt: skip
+        subprocess.Popen(uvicorn, cwd=root),
         subprocess.Popen([sys.executable, "-m", "msashop", "serve", "gateway"], env=env, cwd=root),
         subprocess.Popen([_which("nginx") or "nginx", "-c", str(root / "nginx.conf"), "-g", "daemon off;"]),
     ]
