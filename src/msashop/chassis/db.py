@@ -41,11 +41,23 @@ class Database:
         if self.is_sqlite:
             _serialise_sqlite_writes(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer. Writers of this process queue here, in order, instead of in
+        # SQLite's busy handler, whose sleeps (up to 100 ms each) would idle a contended service.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # Same pool, same connections: only how their transaction begins differs.
         self._readers = async_sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}))
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold this process's turn to write (SQLite); a no-op where the server arbitrates."""
+        if self.write_lock is None:
+            yield
+            return
+        async with self.write_lock:
+            yield
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

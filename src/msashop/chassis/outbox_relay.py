@@ -62,7 +62,7 @@ class OutboxRelay:
             return await self._publish_batch()
 
     async def _publish_batch(self) -> int:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = (
                 await session.execute(
                     sa.select(outbox.c.seq, outbox.c.envelope)
@@ -82,13 +82,13 @@ class OutboxRelay:
         return len(rows)
 
     async def _mark_published(self, seqs: list[int]) -> None:
-        async with self.db.session() as session, session.begin():
+        async with self.db.writing(), self.db.session() as session, session.begin():
             await session.execute(
                 sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=datetime.now(UTC))
             )
 
     async def pending(self) -> int:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             count = await session.scalar(
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
@@ -96,7 +96,7 @@ class OutboxRelay:
 
     async def lag_seconds(self) -> float:
         """Age of the oldest event not yet published: 0 when the outbox is drained."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             oldest = await session.scalar(
                 sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
             )

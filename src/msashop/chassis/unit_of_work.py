@@ -29,7 +29,13 @@ class UnitOfWork:
         self.published: list[Envelope] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        await self.session.begin()
+        self._turn = self._db.writing()
+        await self._turn.__aenter__()
+        try:
+            await self.session.begin()
+        except BaseException:
+            await self._turn.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
@@ -37,7 +43,10 @@ class UnitOfWork:
     ) -> None:
         if self.session.in_transaction():
             await self.session.rollback()
-        await self.session.close()
+        try:
+            await self.session.close()
+        finally:
+            await self._turn.__aexit__(None, None, None)
 
     def publish(self, envelope: Envelope) -> None:
         """Queue an event; it is written to the outbox with the rest of the transaction."""
