@@ -16,6 +16,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
+OWN_PACKAGES = {"gateway": "msashop.gateway.main", "legacy": "msashop.legacy.main"}
 
 
 @app.callback()
@@ -80,7 +81,8 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
     """Run one service in the foreground (the supervisor runs each this way)."""
     import uvicorn
 
-    module = "msashop.gateway.main" if name == "gateway" else f"msashop.services.{name}.main"
+    # Components outside msashop.services: the gateway and the legacy monolith.
+    module = OWN_PACKAGES.get(name, f"msashop.services.{name}.main")
     try:
         service = importlib.import_module(module).create_service()
     except ModuleNotFoundError as exc:

@@ -1,0 +1,3 @@
+from msashop.chassis.migrations_env import run
+
+run()
