@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
@@ -9,9 +11,10 @@ from msashop.chassis import context
 from msashop.chassis.auth import bearer_token
 from msashop.chassis.errors import NotFound
 from msashop.chassis.service import Service
+from msashop.gateway.faults import abort_response
 from msashop.gateway.headers import upstream_headers
+from msashop.gateway.mesh import Mesh
 from msashop.gateway.proxy import Upstreams
-from msashop.gateway.routes import resolve
 
 router = APIRouter()
 
@@ -43,14 +46,20 @@ async def storefront(request: Request) -> FileResponse:
 async def _forward(request: Request) -> Response:
     # The raw path, so percent-encoded ids reach the service exactly as the client wrote them.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    target = resolve(raw_path.decode("latin-1"))
-    if target is None:
+    mesh: Mesh = request.app.state.mesh
+    plan = mesh.plan(request.method, raw_path.decode("latin-1"), request.headers)
+    if plan is None:
         raise NotFound(f"no service serves {request.url.path}")
     service: Service = request.app.state.service
     upstreams: Upstreams = request.app.state.upstreams
     # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
     token = bearer_token(request)
     principal = await service.verifier.verify(token) if token else None
+    fault = mesh.faults(plan)
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if fault.abort is not None:
+        return abort_response(fault.abort, plan.service)
     body = await upstreams.read_body(request)
     headers = upstream_headers(
         request.headers.items(),
@@ -60,4 +69,4 @@ async def _forward(request: Request) -> Response:
         proto=request.url.scheme,
     )
     query = request.scope.get("query_string", b"").decode("latin-1")
-    return await upstreams.forward(service.discovery, target, request.method, query, headers, body)
+    return await upstreams.forward(service.discovery, plan, request.method, query, headers, body)

@@ -1,4 +1,7 @@
 from pathlib import Path
+from typing import Self
+
+from pydantic import model_validator
 
 from msashop.chassis.settings import ServiceSettings
 
@@ -9,7 +12,16 @@ class GatewaySettings(ServiceSettings):
     connect_timeout_seconds: float = 2.0
     upstream_timeout_seconds: float = 15.0
     health_timeout_seconds: float = 2.0
-    # The guide's connection-pool limit for calls to the services.
-    max_connections: int = 100
     # Where index.html, app.js and style.css live; None: the `msashop.web` package folder.
     web_dir: Path | None = None
+    # Canary, header routing, limits, outlier detection, faults (README); None: <data-dir>/traffic.toml.
+    # A missing file means the defaults; the file is re-read when it changes.
+    traffic_file: Path | None = None
+    # How often (at most) a request looks at the traffic file's mtime.
+    traffic_check_seconds: float = 1.0
+
+    @model_validator(mode="after")
+    def _default_traffic_file(self) -> Self:
+        if self.traffic_file is None:
+            self.traffic_file = self.data_dir / "traffic.toml"
+        return self

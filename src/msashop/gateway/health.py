@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi.responses import JSONResponse
 
-from msashop.chassis.service_client import Discovery
+from msashop.chassis.discovery import Discovery
 from msashop.gateway.proxy import Upstreams
 from msashop.gateway.routes import SERVICES
 

@@ -1,4 +1,5 @@
-"""Composition root of the gateway: no database, no bus; a connection pool to the services."""
+"""Composition root of the gateway: no database, no bus; a connection pool to the services and
+the traffic rules (canary, limits, outlier detection, faults) from the traffic file."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from msashop.chassis.service import Service
 from msashop.gateway import api
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.health import aggregate_health
+from msashop.gateway.mesh import Mesh
 from msashop.gateway.proxy import Upstreams
+from msashop.gateway.traffic_file import TrafficFile
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_service(settings: GatewaySettings | None = None) -> Service:
     settings = settings or GatewaySettings.load("gateway")
-    upstreams = Upstreams(settings)
+    mesh = Mesh(TrafficFile(settings.traffic_file, check_every=settings.traffic_check_seconds))
+    upstreams = Upstreams(settings, mesh)
 
     async def health() -> JSONResponse:
         # `service.discovery` is read per call: tests and the supervisor may replace it.
@@ -29,6 +33,7 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
     service.on_shutdown(upstreams.close)
     web_dir = settings.web_dir or WEB_DIR
     service.app.state.upstreams = upstreams
+    service.app.state.mesh = mesh
     service.app.state.web_dir = web_dir
     service.include_router(api.router)
     service.app.mount("/static", StaticFiles(directory=web_dir), name="static")

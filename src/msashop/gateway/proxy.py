@@ -1,28 +1,31 @@
-"""Forwarding one request to a service over the gateway's shared connection pool."""
+"""Forwarding one request to an instance of a service over the gateway's shared connection pool."""
 
 from __future__ import annotations
 
 import aiohttp
 import structlog
 import yarl
-from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from msashop.chassis.discovery import Discovery, Instance
 from msashop.chassis.errors import AppError, UpstreamUnavailable
-from msashop.chassis.service_client import Discovery
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.headers import Header, downstream_headers
-from msashop.gateway.routes import Target
+from msashop.gateway.limits import UpstreamOverloaded
+from msashop.gateway.mesh import Mesh
+from msashop.gateway.metrics import limit_rejections_total, upstream_requests_total
+from msashop.gateway.rules import Plan
 
 log = structlog.get_logger()
 
-# The request histogram labels every proxied call "/api/{path:path}"; this says where it went.
-upstream_requests_total = Counter(
-    "gateway_upstream_requests_total",
-    "Requests the gateway forwarded, by service and answer (`unavailable`: no answer)",
-    ["service", "status_code"],
-)
+# Istio's default retry policy for connect-failure: a refused connection reached nobody, so
+# another instance may take the request, whatever its method.
+CONNECT_RETRIES = 2
+
+
+def _unavailable(service: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"{service} service is unavailable", details={"service": service})
 
 
 class PayloadTooLarge(AppError):
@@ -32,13 +35,16 @@ class PayloadTooLarge(AppError):
 class Upstreams:
     """One aiohttp session (connection pool) for every call to the services."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, mesh: Mesh) -> None:
         self.settings = settings
+        self.mesh = mesh
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
+            # No pool-wide cap: each service's own limiter (limits.py) bounds its connections,
+            # and a shared cap would queue one service's calls behind another's.
+            connector=aiohttp.TCPConnector(limit=0),
             timeout=aiohttp.ClientTimeout(
                 total=self.settings.upstream_timeout_seconds,
                 sock_connect=self.settings.connect_timeout_seconds,
@@ -77,37 +83,75 @@ class Upstreams:
     async def forward(
         self,
         discovery: Discovery,
-        target: Target,
+        plan: Plan,
         method: str,
         query: str,
         headers: list[Header],
         body: bytes,
     ) -> Response:
-        """Send the request to `target.service` and return its answer, errors included, unchanged."""
-        service = target.service
+        """Send the request to an instance of `plan.service`; its answer, errors included, unchanged."""
+        limiter = self.mesh.upstream(plan.service).limiter
         try:
-            base_url = discovery.url(service)
-        except UpstreamUnavailable:
-            upstream_requests_total.labels(service=service, status_code="unavailable").inc()
-            raise UpstreamUnavailable(
-                f"{service} service has no known address", details={"service": service}
-            ) from None
-        # `encoded=True`: the client's path and query reach the service byte for byte.
-        url = yarl.URL(base_url.rstrip("/") + target.path + (f"?{query}" if query else ""), encoded=True)
+            await limiter.acquire()
+        except UpstreamOverloaded as exc:
+            limit_rejections_total.labels(service=plan.service).inc()
+            exc.details = {"service": plan.service}
+            raise
         try:
+            return await self._send(discovery, plan, method, query, headers, body)
+        finally:
+            limiter.release()
+
+    async def _send(
+        self,
+        discovery: Discovery,
+        plan: Plan,
+        method: str,
+        query: str,
+        headers: list[Header],
+        body: bytes,
+    ) -> Response:
+        service, tried = plan.service, list[str]()
+        suffix = plan.path + (f"?{query}" if query else "")
+        while True:
+            try:
+                instance = self.mesh.pick(discovery, service, plan.subset, tried)
+            except UpstreamUnavailable:
+                if tried:  # the instances we tried refused the connection (counted), none is left
+                    raise _unavailable(service) from None
+                upstream_requests_total.labels(service, plan.subset or "any", "unavailable").inc()
+                raise
+            try:
+                return await self._call(service, instance, method, instance.url + suffix, headers, body)
+            except aiohttp.ClientConnectorError:
+                # Nothing reached the service: another instance may take it, whatever the method.
+                if len(tried) < CONNECT_RETRIES:
+                    tried.append(instance.id)
+                    continue
+                raise _unavailable(service) from None
+            except (aiohttp.ClientError, TimeoutError):
+                raise _unavailable(service) from None
+
+    async def _call(
+        self, service: str, instance: Instance, method: str, url: str, headers: list[Header], body: bytes
+    ) -> Response:
+        """One attempt on one instance, counted and reported to outlier detection."""
+        try:
+            # `encoded=True`: the client's path and query reach the service byte for byte.
             async with self.session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False
+                method, yarl.URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
             ) as answer:
                 content = await answer.read()
                 status = answer.status
                 raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
         except (aiohttp.ClientError, TimeoutError) as exc:
-            upstream_requests_total.labels(service=service, status_code="unavailable").inc()
-            log.warning("upstream.unavailable", upstream=service, error=type(exc).__name__)
-            raise UpstreamUnavailable(
-                f"{service} service is unavailable", details={"service": service}
-            ) from None
-        upstream_requests_total.labels(service=service, status_code=str(status)).inc()
+            upstream_requests_total.labels(service, instance.version, "unavailable").inc()
+            self.mesh.report(service, instance, failed=True)
+            error = type(exc).__name__
+            log.warning("upstream.unavailable", upstream=service, instance=instance.id, error=error)
+            raise
+        upstream_requests_total.labels(service, instance.version, str(status)).inc()
+        self.mesh.report(service, instance, failed=status >= 500)
         response = Response(content=content, status_code=status)
         response.raw_headers.extend(
             (k.encode("latin-1"), v.encode("latin-1")) for k, v in downstream_headers(raw)

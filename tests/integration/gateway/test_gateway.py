@@ -171,7 +171,8 @@ async def test_unreachable_upstream_is_a_json_503_naming_it(env: Env) -> None:
     assert error["details"] == {"service": "product"}
     assert "Traceback" not in answer.text
     metrics = (await env.client.get("/metrics")).text
-    assert 'gateway_upstream_requests_total{service="product",status_code="unavailable"}' in metrics
+    sample = 'gateway_upstream_requests_total{service="product",status_code="unavailable",subset="v1"}'
+    assert sample in metrics
 
 
 async def test_service_without_an_address_is_a_json_503(env: Env) -> None:
