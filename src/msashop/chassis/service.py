@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
+from msashop.chassis.client_policy import ClientPolicy
 from msashop.chassis.crash_points import CrashPoints
 from msashop.chassis.db import Database
 from msashop.chassis.dead_letters import router as dead_letter_admin
@@ -68,7 +69,12 @@ class Service:
         self.store = store or revocation_store(settings.store_url)
         assert settings.ports_file is not None
         self.discovery = PortMapDiscovery(settings.ports_file)
-        self.client = ServiceClient(self.discovery, timeout=settings.call_timeout_seconds, caller=self.name)
+        self.client = ServiceClient(
+            self.discovery,
+            timeout=settings.call_timeout_seconds,
+            caller=self.name,
+            policy=ClientPolicy.from_settings(settings),
+        )
         self.crash_points = CrashPoints(settings.crash_file)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
         self._handlers: list[tuple[str, AnyHandler]] = []
@@ -260,7 +266,16 @@ class Service:
         async def health() -> JSONResponse:
             if self._health is not None:
                 return await self._health()
-            return JSONResponse({"status": "ok", "service": self.name, "version": self.settings.version})
+            # `circuits`: the breaker of every upstream called so far; an open one does not make
+            # this service unhealthy (it answers, with fallbacks or 503s, by design).
+            return JSONResponse(
+                {
+                    "status": "ok",
+                    "service": self.name,
+                    "version": self.settings.version,
+                    "circuits": self.client.circuits(),
+                }
+            )
 
         @app.get("/ready", include_in_schema=False)
         async def ready() -> JSONResponse:

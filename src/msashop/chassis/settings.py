@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -30,7 +30,20 @@ class ServiceSettings(BaseSettings):
     store_url: str = ""
     ports_file: Path | None = None
     log_level: str = "INFO"
-    call_timeout_seconds: float = 5.0
+    # Calls to other services (chassis/service_client.py): a timeout per attempt, then retries of
+    # idempotent calls, a circuit breaker, a bulkhead and passive ejection per upstream.
+    call_timeout_seconds: float = Field(default=5.0, gt=0)
+    call_max_attempts: int = Field(default=3, ge=1)  # the first included; 1: no retry
+    call_retry_initial_wait_seconds: float = Field(default=0.1, ge=0)  # doubles per retry, jittered
+    call_retry_max_wait_seconds: float = Field(default=10.0, ge=0)  # Retry-After included
+    breaker_window_calls: int = Field(default=20, ge=1)  # the failure rate is over the last N calls
+    breaker_min_calls: int = Field(default=10, ge=1)  # calls seen before the rate can open it
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_reset_seconds: float = Field(default=30.0, ge=0)  # OPEN this long, then HALF_OPEN
+    breaker_trial_calls: int = Field(default=3, ge=1)  # HALF_OPEN successes that close it
+    bulkhead_max_concurrent_calls: int = Field(default=20, ge=1)  # per upstream; beyond: 503
+    ejection_base_seconds: float = Field(default=10.0, ge=0)  # a failing instance is skipped...
+    ejection_max_seconds: float = Field(default=120.0, ge=0)  # ...doubling on repeat, up to this
     # Deliveries of one message to a handler before it goes to the dead-letter queue.
     bus_max_attempts: int = 5
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
