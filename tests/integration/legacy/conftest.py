@@ -45,14 +45,18 @@ async def key() -> SigningKey:
 @pytest.fixture
 async def legacy(tmp_path: Path, key: SigningKey) -> AsyncIterator[ServiceHarness]:
     settings = LegacySettings.load("legacy", data_dir=tmp_path / "legacy")
-    async with running(create_legacy(settings, bus=InMemoryBus()), key=key) as harness:
+    async with running(
+        create_legacy(settings, bus=InMemoryBus()), key=key, harness=ServiceHarness
+    ) as harness:
         yield harness
 
 
 @pytest.fixture
 async def pair(tmp_path: Path, key: SigningKey, legacy: ServiceHarness) -> AsyncIterator[Pair]:
     settings = ProductSettings.load("product", data_dir=tmp_path / "product")
-    async with running(create_product(settings, bus=InMemoryBus()), key=key) as product:
+    async with running(
+        create_product(settings, bus=InMemoryBus()), key=key, harness=ServiceHarness
+    ) as product:
         pair = Pair(product, legacy)
         await pair.sync()
         yield pair

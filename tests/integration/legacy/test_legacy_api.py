@@ -93,6 +93,11 @@ async def test_an_order_for_an_unknown_or_deleted_product_is_refused(pair: Pair)
     body = {"orderItems": [{"prodId": "nope", "ordQty": 1}]}
     refused = await legacy.client.post("/legacy/orders", json=body, headers=legacy.auth_headers("u1"))
     assert refused.status_code == 422 and refused.json()["error"]["details"] == {"prodIds": ["nope"]}
-    for bad in ({"orderItems": []}, {"orderItems": [{"prodId": "x", "ordQty": 0}]}, {"items": []}):
+    bad_bodies: list[dict[str, object]] = [
+        {"orderItems": []},
+        {"orderItems": [{"prodId": "x", "ordQty": 0}]},
+        {"items": []},
+    ]
+    for bad in bad_bodies:
         answer = await legacy.client.post("/legacy/orders", json=bad, headers=legacy.auth_headers("u1"))
         assert answer.status_code == 422
