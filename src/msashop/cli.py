@@ -16,7 +16,11 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
-OWN_PACKAGES = {"gateway": "msashop.gateway.main", "legacy": "msashop.legacy.main"}
+OWN_PACKAGES = {
+    "gateway": "msashop.gateway.main",
+    "legacy": "msashop.legacy.main",
+    "registry": "msashop.registry.main",
+}
 
 
 @app.callback()
@@ -81,7 +85,7 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
     """Run one service in the foreground (the supervisor runs each this way)."""
     import uvicorn
 
-    # Components outside msashop.services: the gateway and the legacy monolith.
+    # Components outside msashop.services: the gateway, the legacy monolith and the registry.
     module = OWN_PACKAGES.get(name, f"msashop.services.{name}.main")
     try:
         service = importlib.import_module(module).create_service()
