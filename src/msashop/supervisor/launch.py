@@ -11,13 +11,17 @@ from pathlib import Path
 
 from msashop.supervisor.config import PlatformConfig
 
-SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order")
+SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order", "legacy")
+# Started before everything else: every other process registers there and finds the others.
+REGISTRY = "registry"
 # Health-gated start in dependency order: a wave starts once the one before is ready. Within a
 # wave nothing depends on anything else. Consumers come before the services whose start publishes
 # (product seeds the catalog): on RabbitMQ a group's queue, and so what it receives, begins with
 # its first subscription, while NATS and Kafka keep events for groups that join later.
 START_WAVES: tuple[tuple[str, ...], ...] = (
-    ("user", "inventory", "payment", "notification", "shipping"),
+    (REGISTRY,),
+    # legacy (the strangler fig's monolith) keeps a copy of the catalog: it must see the seed.
+    ("user", "inventory", "payment", "notification", "shipping", "legacy"),
     ("product", "order"),  # order calls product for prices; product's seed events find queues
     ("gateway",),
 )
@@ -32,8 +36,15 @@ def waves(components: Sequence[str]) -> list[tuple[str, ...]]:
     return [wave for wave in picked if wave]
 
 
+OWN_PACKAGES = {
+    "gateway": "msashop.gateway.main",
+    "legacy": "msashop.legacy.main",
+    REGISTRY: "msashop.registry.main",
+}
+
+
 def module_of(name: str) -> str:
-    return "msashop.gateway.main" if name == "gateway" else f"msashop.services.{name}.main"
+    return OWN_PACKAGES.get(name, f"msashop.services.{name}.main")
 
 
 def missing_components(names: Sequence[str]) -> list[str]:
@@ -72,6 +83,8 @@ class Wiring:
     bus_url: str
     store_url: str
     env: str  # development, test or production
+    registry_url: str = ""  # empty: no registry, the port map only
+    discover: tuple[str, ...] = ()  # the components a process may call (watched in the registry)
 
 
 def child_env(
@@ -98,7 +111,12 @@ def child_env(
         "STORE_URL": wiring.store_url,
         "ENV": wiring.env,
     }
-    if name != "gateway" and config.database_url:
+    if name != REGISTRY and wiring.registry_url:
+        defaults["REGISTRY_URL"] = wiring.registry_url
+        defaults["DISCOVER_SERVICES"] = ",".join(wiring.discover)
+    if instance and instance in config.versions:
+        env[f"{prefix}VERSION"] = config.versions[instance]
+    if name not in ("gateway", REGISTRY) and config.database_url:
         defaults["DATABASE_URL"] = config.database_url_for(name)
     for key, value in defaults.items():
         if f"{prefix}{key}" not in environ and value:

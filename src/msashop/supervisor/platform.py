@@ -70,6 +70,8 @@ class Platform:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.components = launch.select(options.only)
+        if options.config.registry_url:  # an external registry (a Consul agent): not ours to start
+            self.components = tuple(c for c in self.components if c != launch.REGISTRY)
         self.ports_file = self.data_dir / "ports.json"
         self.console = PlatformConsole([options.config.bus_backend, "valkey", *self.components])
         self.children: list[SupervisedProcess] = []
@@ -160,6 +162,9 @@ class Platform:
             bus_url=bus_url,
             store_url=store_url,
             env=os.environ.get("MSASHOP_ENV", "development"),
+            registry_url=config.registry_url
+            or (urls[launch.REGISTRY] if launch.REGISTRY in self.components else ""),
+            discover=tuple(c for c in self.components if c != launch.REGISTRY),
         )
         admin = launch.admin_password(self.data_dir, os.environ)
         if "user" not in self.components:

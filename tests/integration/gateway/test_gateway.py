@@ -73,7 +73,10 @@ class Env:
 
     def point(self, **overrides: str) -> None:
         """user, notification -> the `users` fake; everything else -> the `catalog` fake."""
-        urls = {name: self.catalog.url for name in ("product", "inventory", "order", "payment", "shipping")}
+        urls = {
+            name: self.catalog.url
+            for name in ("product", "inventory", "order", "payment", "shipping", "legacy")
+        }
         urls |= {"user": self.users.url, "notification": self.users.url}
         self.service.discovery = StaticDiscovery(urls | overrides)  # type: ignore[assignment]
 
@@ -205,7 +208,7 @@ async def test_health_is_ok_when_every_service_is_ready(env: Env) -> None:
     assert answer.json() == {
         "status": "ok",
         "services": dict.fromkeys(
-            ("inventory", "notification", "order", "payment", "product", "shipping", "user"), "ok"
+            ("inventory", "legacy", "notification", "order", "payment", "product", "shipping", "user"), "ok"
         ),
     }
 

@@ -23,11 +23,13 @@ WIRING = Wiring(
 
 def test_services_start_before_the_gateway_in_dependency_order() -> None:
     assert START_ORDER == (
+        "registry",  # first: everyone registers there
         "user",
         "inventory",
         "payment",
         "notification",
         "shipping",
+        "legacy",  # before product: its catalog copy needs the seed events
         "product",
         "order",
         "gateway",
@@ -95,3 +97,28 @@ def test_waves_keep_dependency_order_and_cover_every_component() -> None:
     }
     assert {"inventory", "notification"} <= before_product
     assert waves(("product", "gateway")) == [("product",), ("gateway",)]
+
+
+def test_children_get_the_registry_and_the_services_to_watch_but_the_registry_itself_does_not() -> None:
+    from msashop.supervisor.config import PlatformConfig
+    from msashop.supervisor.launch import Wiring, child_env
+
+    wiring = Wiring(
+        data_dir=Path("/data"),
+        ports_file=Path("/data/ports.json"),
+        bus_url="nats://x",
+        store_url="redis://y",
+        env="test",
+        registry_url="http://127.0.0.1:8500",
+        discover=("user", "product"),
+    )
+    config = PlatformConfig(versions={"product-3": "v2"})
+    product3 = child_env("product", 1234, wiring, config, {}, instance="product-3")
+    assert product3["MSASHOP_PRODUCT_REGISTRY_URL"] == "http://127.0.0.1:8500"
+    assert product3["MSASHOP_PRODUCT_DISCOVER_SERVICES"] == "user,product"
+    assert (product3["MSASHOP_PRODUCT_INSTANCE_ID"], product3["MSASHOP_PRODUCT_VERSION"]) == (
+        "product-3",
+        "v2",
+    )
+    assert "MSASHOP_PRODUCT_VERSION" not in child_env("product", 1, wiring, config, {}, instance="product")
+    assert "MSASHOP_REGISTRY_REGISTRY_URL" not in child_env("registry", 1, wiring, config, {})
