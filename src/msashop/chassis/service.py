@@ -22,7 +22,6 @@ from msashop.chassis.crash_points import CrashPoints
 from msashop.chassis.db import Database
 from msashop.chassis.dead_letters import router as dead_letter_admin
 from msashop.chassis.discovery import Discovery
-from msashop.chassis.platform_discovery import PlatformDiscovery
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.logging import configure_logging
 from msashop.chassis.metrics import (
@@ -32,6 +31,7 @@ from msashop.chassis.metrics import (
     outbox_pending,
 )
 from msashop.chassis.outbox_relay import OutboxRelay
+from msashop.chassis.platform_discovery import PlatformDiscovery
 from msashop.chassis.prepared import PreparedHandler, already_handled
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient

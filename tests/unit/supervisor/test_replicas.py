@@ -12,7 +12,7 @@ def test_parse_and_check() -> None:
             replicas.check(replicas.parse(bad), ("product",))
     with pytest.raises(replicas.ReplicasError, match="runs once"):
         replicas.check({"gateway": 2}, ("product", "gateway"))
-    with pytest.raises(replicas.ReplicasError, match="1..16"):
+    with pytest.raises(replicas.ReplicasError, match=r"1\.\.16"):
         replicas.check({"product": 17}, ("product",))
 
 
