@@ -18,7 +18,7 @@ def test_it_refuses_the_call_beyond_its_limit_at_once() -> None:
         started = time.perf_counter()
         with pytest.raises(BulkheadFull) as raised, bulkhead.slot():
             pass
-        assert time.perf_counter() - started < 0.005
+        assert time.perf_counter() - started < 0.05  # refused, not queued
         assert bulkhead.in_use == 3
     assert raised.value.status_code == 503 and raised.value.code == "bulkhead_full"
 
