@@ -48,10 +48,11 @@ ADDRESS = {
 class Platform:
     """One `msashop up` process tree on a private port and data dir."""
 
-    def __init__(self, root: Path, config: str = "") -> None:
+    def __init__(self, root: Path, config: str = "", args: tuple[str, ...] = ()) -> None:
         self.root = root
         # The platform config file's text (`msashop up --config`); empty: the embedded defaults.
         self.config = config
+        self.args = args  # more `msashop up` options, e.g. ("--replicas", "product=3")
         self.data_dir = root / "data"
         self.log_path = root / "supervisor.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -105,6 +106,7 @@ class Platform:
                     "--data-dir",
                     str(self.data_dir),
                     *config,
+                    *self.args,
                 ],
                 cwd=self.root,
                 env=env,
