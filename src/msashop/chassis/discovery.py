@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -61,11 +63,21 @@ def _instances(service: str, urls: str | list[str]) -> list[Instance]:
 
 
 class PortMapDiscovery:
-    """Reads `<data-dir>/ports.json`; re-reads it when the file changes."""
+    """Reads `<data-dir>/ports.json`; re-reads it when the file changes.
 
-    def __init__(self, path: Path) -> None:
+    It is asked on every call (the gateway: every proxied request), so it looks at the file at
+    most once per `check_every` seconds (one `stat`), and parses it only when mtime, size or
+    inode moved (the supervisor replaces it atomically). A missing file keeps what was read.
+    """
+
+    def __init__(
+        self, path: Path, *, check_every: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = path
-        self._mtime: float | None = None
+        self.check_every = check_every
+        self.clock = clock
+        self._stamp: tuple[int, int, int] | None = None
+        self._next_check = float("-inf")
         self._instances: dict[str, list[Instance]] = {}
 
     def instances(self, service: str) -> list[Instance]:
@@ -81,14 +93,19 @@ class PortMapDiscovery:
         return {name: found[0].url for name, found in self._instances.items() if found}
 
     def _refresh(self) -> None:
+        now = self.clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.check_every
         try:
-            mtime = self.path.stat().st_mtime
+            st = self.path.stat()
         except FileNotFoundError:
             return
-        if mtime != self._mtime:
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
             raw: dict[str, str | list[str]] = json.loads(self.path.read_text())
             self._instances = {name: _instances(name, urls) for name, urls in raw.items()}
-            self._mtime = mtime
+            self._stamp = stamp
 
 
 class StaticDiscovery:
@@ -105,3 +122,23 @@ class StaticDiscovery:
 
     def all(self) -> dict[str, str]:
         return {name: found[0].url for name, found in self._instances.items() if found}
+
+
+class DnsDiscovery:
+    """Kubernetes (or any platform that balances behind one DNS name per service): every service
+    is `template.format(service=...)`, e.g. `http://{service}.shop.svc.cluster.local:8000`."""
+
+    def __init__(self, template: str) -> None:
+        if "{service}" not in template:
+            raise ValueError(f"the DNS template {template!r} must contain {{service}}")
+        self.template = template
+
+    def instances(self, service: str) -> list[Instance]:
+        url = self.template.format(service=service).rstrip("/")
+        return [Instance(id=service, service=service, url=url)]
+
+    def url(self, service: str) -> str:
+        return first_url(self, service)
+
+    def all(self) -> dict[str, str]:
+        return {}

@@ -1,5 +1,6 @@
 """How a process finds the others and is found: the registry when one is configured, the port map
-the supervisor writes otherwise (and while the registry has no healthy instance of a service).
+the supervisor writes otherwise (and while the registry has no healthy instance of a service), or
+on Kubernetes one DNS name per service (`DNS_URL_TEMPLATE`).
 
 With a registry (`REGISTRY_URL`, our registry or a Consul agent), the process keeps itself
 registered (its instance id, `version` and environment as tags, an HTTP check on its `/health`
@@ -9,7 +10,7 @@ calls; on SIGTERM it deregisters before it stops.
 
 from __future__ import annotations
 
-from msashop.chassis.discovery import Instance, PortMapDiscovery, first_url
+from msashop.chassis.discovery import DnsDiscovery, Instance, PortMapDiscovery, first_url
 from msashop.chassis.registry import ConsulDiscovery, ConsulRegistrar
 from msashop.chassis.settings import ServiceSettings
 
@@ -19,6 +20,7 @@ class PlatformDiscovery:
         assert settings.ports_file is not None
         self.settings = settings
         self.port_map = PortMapDiscovery(settings.ports_file)
+        self.dns = DnsDiscovery(settings.dns_url_template) if settings.dns_url_template else None
         self.registry: ConsulDiscovery | None = None
         self.registrar: ConsulRegistrar | None = None
         if settings.registry_url:
@@ -27,6 +29,8 @@ class PlatformDiscovery:
             self.registrar = ConsulRegistrar(settings.registry_url)
 
     def instances(self, service: str) -> list[Instance]:
+        if self.dns is not None:
+            return self.dns.instances(service)
         if self.registry is not None and (found := self.registry.instances(service)):
             return found
         return self.port_map.instances(service)

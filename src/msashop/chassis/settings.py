@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     registry_url: str = ""
     # Comma-separated services this process watches in the registry (the ones it may call).
     discover_services: str = ""
+    # Kubernetes: one DNS name per service, e.g. "http://{service}.shop.svc:8000" (no registry,
+    # no port map; the platform balances and checks health).
+    dns_url_template: str = ""
     log_level: str = "INFO"
     # Calls to other services (chassis/service_client.py): a timeout per attempt, then retries of
     # idempotent calls, a circuit breaker, a bulkhead and passive ejection per upstream.
