@@ -11,6 +11,11 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = 1024 * 1024
     connect_timeout_seconds: float = 2.0
     upstream_timeout_seconds: float = 15.0
+    # Istio's perTryTimeout for idempotent requests (GET, HEAD, OPTIONS): no answer's headers by
+    # then, the try counts as failed and another instance gets the request (proxy.py).
+    try_timeout_seconds: float = 2.0
+    # How many other instances a request may be sent to after the first (Istio's default: 2).
+    retries: int = 2
     health_timeout_seconds: float = 2.0
     # Where index.html, app.js and style.css live; None: the `msashop.web` package folder.
     web_dir: Path | None = None

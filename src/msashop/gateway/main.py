@@ -3,13 +3,14 @@ the traffic rules (canary, limits, outlier detection, faults) from the traffic f
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from msashop.chassis.service import Service
-from msashop.gateway import api
+from msashop.gateway import api, forward
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.health import aggregate_health
 from msashop.gateway.mesh import Mesh
@@ -30,11 +31,21 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
 
     service = Service(settings, uses_bus=False, health=health)
     service.on_startup(upstreams.open)
+    service.on_startup(_freeze_heap)
     service.on_shutdown(upstreams.close)
     web_dir = settings.web_dir or WEB_DIR
     service.app.state.upstreams = upstreams
     service.app.state.mesh = mesh
     service.app.state.web_dir = web_dir
     service.include_router(api.router)
+    forward.install(service, forward.Forwarder(service, upstreams, mesh, settings.max_body_bytes))
     service.app.mount("/static", StaticFiles(directory=web_dir), name="static")
     return service
+
+
+async def _freeze_heap() -> None:
+    """Everything alive after startup (modules, the app, pydantic models) lives as long as the
+    process: kept out of the garbage collector's scans, which otherwise walked it all again and
+    again under load (measured: ~13% of the gateway's CPU and most of its p99)."""
+    gc.collect()
+    gc.freeze()

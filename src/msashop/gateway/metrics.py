@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import Counter
 
 # The request histogram labels every proxied call "/api/{path:path}"; this says where it went:
@@ -32,3 +34,10 @@ traffic_reloads_total = Counter(
     "Times the traffic file was (re)read: ok, or error (the previous rules stay)",
     ["result"],
 )
+
+
+# `labels()` validates and locks on every call; the gateway counts every try, so the children are
+# looked up once per label set (bounded: services x versions x statuses).
+@lru_cache(maxsize=4096)
+def upstream_requests(service: str, subset: str, status_code: str) -> Counter:
+    return upstream_requests_total.labels(service, subset, status_code)

@@ -1,27 +1,37 @@
-"""Forwarding one request to an instance of a service over the gateway's shared connection pool."""
+"""Forwarding one request to an instance of a service, with Istio's retry policy, answer streamed.
+
+Retries go to another instance (never the one that just failed), at most `retries` of them:
+- a connection that could not be made reached nobody: any method is sent again;
+- an idempotent request (GET, HEAD, OPTIONS) is also sent again when its try timed out
+  (`try_timeout_seconds` to the answer's headers), the connection broke, or the answer is
+  502/503/504 (Istio's `retryOn: connect-failure,reset,5xx` with `perTryTimeout`);
+- anything else is answered as it is: a POST the service may have seen is never sent twice.
+"""
 
 from __future__ import annotations
 
-import aiohttp
+import asyncio
+
 import structlog
-import yarl
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Send
 
 from msashop.chassis.discovery import Discovery, Instance
 from msashop.chassis.errors import AppError, UpstreamUnavailable
 from msashop.gateway.config import GatewaySettings
-from msashop.gateway.headers import Header, downstream_headers
+from msashop.gateway.headers import RawHeader, downstream_raw
+from msashop.gateway.http1 import Client, ConnectFailed, Connection, UpstreamError, request_head
 from msashop.gateway.limits import UpstreamOverloaded
 from msashop.gateway.mesh import Mesh
-from msashop.gateway.metrics import limit_rejections_total, upstream_requests_total
+from msashop.gateway.metrics import limit_rejections_total, upstream_requests
 from msashop.gateway.rules import Plan
 
 log = structlog.get_logger()
 
-# Istio's default retry policy for connect-failure: a refused connection reached nobody, so
-# another instance may take the request, whatever its method.
-CONNECT_RETRIES = 2
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Methods whose request always carries a length, 0 included (RFC 9110 8.6).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+NO_BODY_STATUSES = frozenset({204, 304})
 
 
 def _unavailable(service: str) -> UpstreamUnavailable:
@@ -33,62 +43,37 @@ class PayloadTooLarge(AppError):
 
 
 class Upstreams:
-    """One aiohttp session (connection pool) for every call to the services."""
+    """The keep-alive connections to every instance, and the forwarding over them."""
 
     def __init__(self, settings: GatewaySettings, mesh: Mesh) -> None:
         self.settings = settings
         self.mesh = mesh
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Client | None = None
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            # No pool-wide cap: each service's own limiter (limits.py) bounds its connections,
-            # and a shared cap would queue one service's calls behind another's.
-            connector=aiohttp.TCPConnector(limit=0),
-            timeout=aiohttp.ClientTimeout(
-                total=self.settings.upstream_timeout_seconds,
-                sock_connect=self.settings.connect_timeout_seconds,
-            ),
-            # A proxy must not keep cookies (they would leak between users), decompress bodies
-            # (the client asked for that encoding, not us) or invent headers the client did not send.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-        )
+        self._client = Client(connect_timeout=self.settings.connect_timeout_seconds)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def client(self) -> Client:
+        if self._client is None:
             raise RuntimeError("gateway upstream pool used before startup")
-        return self._session
-
-    async def read_body(self, request: Request) -> bytes:
-        """The request body, refused with 413 past the limit (checked before and while reading)."""
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        return bytes(body)
+        return self._client
 
     async def forward(
         self,
         discovery: Discovery,
         plan: Plan,
         method: str,
-        query: str,
-        headers: list[Header],
+        query: bytes,
+        headers: list[RawHeader],
         body: bytes,
-    ) -> Response:
+        send: Send,
+    ) -> None:
         """Send the request to an instance of `plan.service`; its answer, errors included, unchanged."""
         limiter = self.mesh.upstream(plan.service).limiter
         try:
@@ -98,75 +83,144 @@ class Upstreams:
             exc.details = {"service": plan.service}
             raise
         try:
-            return await self._send(discovery, plan, method, query, headers, body)
+            connection = await self._exchange(discovery, plan, method, query, headers, body)
+            await self._relay(connection, plan.service, method, send)
         finally:
             limiter.release()
 
-    async def _send(
+    async def _exchange(
         self,
         discovery: Discovery,
         plan: Plan,
         method: str,
-        query: str,
-        headers: list[Header],
+        query: bytes,
+        headers: list[RawHeader],
         body: bytes,
-    ) -> Response:
-        service, tried = plan.service, list[str]()
-        suffix = plan.path + (f"?{query}" if query else "")
-        while True:
-            try:
-                instance = self.mesh.pick(discovery, service, plan.subset, tried)
-            except UpstreamUnavailable:
-                if tried:  # the instances we tried refused the connection (counted), none is left
-                    raise _unavailable(service) from None
-                upstream_requests_total.labels(service, plan.subset or "any", "unavailable").inc()
-                raise
-            try:
-                return await self._call(service, instance, method, instance.url + suffix, headers, body)
-            except aiohttp.ClientConnectorError:
-                # Nothing reached the service: another instance may take it, whatever the method.
-                if len(tried) < CONNECT_RETRIES:
-                    tried.append(instance.id)
-                    continue
-                raise _unavailable(service) from None
-            except (aiohttp.ClientError, TimeoutError):
-                raise _unavailable(service) from None
-
-    async def _call(
-        self, service: str, instance: Instance, method: str, url: str, headers: list[Header], body: bytes
-    ) -> Response:
-        """One attempt on one instance, counted and reported to outlier detection."""
+    ) -> Connection:
+        """The connection holding the answer's status and headers, after any retries."""
+        service, settings = plan.service, self.settings
+        idempotent = method in IDEMPOTENT
+        timeout = settings.upstream_timeout_seconds
+        if idempotent:
+            timeout = min(timeout, settings.try_timeout_seconds)
+        target = plan.path.encode("latin-1") + (b"?" + query if query else b"")
+        length = len(body) if body or method in BODY_METHODS else None
+        tried: list[str] = []
         try:
-            # `encoded=True`: the client's path and query reach the service byte for byte.
-            async with self.session.request(
-                method, yarl.URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
-            ) as answer:
-                content = await answer.read()
-                status = answer.status
-                raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            upstream_requests_total.labels(service, instance.version, "unavailable").inc()
-            self.mesh.report(service, instance, failed=True)
-            error = type(exc).__name__
-            log.warning("upstream.unavailable", upstream=service, instance=instance.id, error=error)
+            instance = self.mesh.pick(discovery, service, plan.subset)
+        except UpstreamUnavailable:
+            upstream_requests(service, plan.subset or "any", "unavailable").inc()
             raise
-        upstream_requests_total.labels(service, instance.version, str(status)).inc()
-        self.mesh.report(service, instance, failed=status >= 500)
-        response = Response(content=content, status_code=status)
-        response.raw_headers.extend(
-            (k.encode("latin-1"), v.encode("latin-1")) for k, v in downstream_headers(raw)
+        while True:
+            origin = self.client.origin(instance.url)
+            head = request_head(method, origin.base_path + target, origin.host_header, headers, length)
+            try:
+                connection = await origin.connection()
+                try:
+                    await connection.exchange(head, body, is_head=method == "HEAD", timeout=timeout)
+                except BaseException:
+                    connection.release()  # closes it: the exchange did not end cleanly
+                    raise
+            except UpstreamError as exc:
+                self._failed(service, instance, exc)
+                # Nothing reached the service, or it may safely see the request again.
+                retry = isinstance(exc, ConnectFailed) or idempotent
+                following = self._next(discovery, plan, tried, instance) if retry else None
+                if following is None:
+                    raise _unavailable(service) from None
+                instance = following
+                continue
+            status = connection.status
+            upstream_requests(service, instance.version, str(status)).inc()
+            self.mesh.report(service, instance, failed=status >= 500)
+            if idempotent and status in RETRY_STATUSES:
+                following = self._next(discovery, plan, tried, instance)
+                if following is not None:
+                    connection.release()
+                    instance = following
+                    continue
+            return connection
+
+    def _next(self, discovery: Discovery, plan: Plan, tried: list[str], failed: Instance) -> Instance | None:
+        """Another instance for a retry; None when the retries are used up or nobody is left."""
+        tried.append(failed.id)
+        if len(tried) > self.settings.retries:
+            return None
+        try:
+            return self.mesh.pick(discovery, plan.service, plan.subset, tried)
+        except UpstreamUnavailable:
+            return None
+
+    def _failed(self, service: str, instance: Instance, error: UpstreamError) -> None:
+        """A try without an answer: counted, and a strike for outlier detection."""
+        upstream_requests(service, instance.version, "unavailable").inc()
+        self.mesh.report(service, instance, failed=True)
+        log.warning(
+            "upstream.unavailable", upstream=service, instance=instance.id, error=type(error).__name__
         )
-        return response
+
+    async def _relay(self, connection: Connection, service: str, method: str, send: Send) -> None:
+        """The service's answer to the client: at once when it is all in, else as it arrives."""
+        try:
+            status = connection.status
+            headers = downstream_raw(connection.headers)
+            body = connection.body_if_complete()
+            length = (
+                _length(connection.headers) if method == "HEAD" or body is None else str(len(body)).encode()
+            )
+            if length is not None and status not in NO_BODY_STATUSES:
+                headers.append((b"content-length", length))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            if body is not None:
+                await send({"type": "http.response.body", "body": body})
+                return
+            timeout = self.settings.upstream_timeout_seconds
+            try:
+                while chunk := await connection.read(timeout):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except UpstreamError as exc:
+                # Too late for an error answer: the client's connection is closed mid-body (uvicorn
+                # does that when the app returns without finishing), so it cannot mistake the
+                # part for the whole.
+                log.warning("upstream.answer_cut", upstream=service, error=type(exc).__name__)
+                return
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            connection.release()
 
     async def ready(self, discovery: Discovery, service: str) -> str:
         """`ok` when the service answers its /ready with 200, else why not."""
         try:
-            url = discovery.url(service).rstrip("/") + "/ready"
+            origin = self.client.origin(discovery.url(service))
         except UpstreamUnavailable:
             return "down: no address known"
-        timeout = aiohttp.ClientTimeout(total=self.settings.health_timeout_seconds)
+        head = request_head("GET", origin.base_path + b"/ready", origin.host_header, [], None)
+        connection: Connection | None = None
         try:
-            async with self.session.get(url, timeout=timeout, allow_redirects=False) as answer:
-                return "ok" if answer.status == 200 else f"down: answered {answer.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            async with asyncio.timeout(self.settings.health_timeout_seconds):
+                connection = await origin.connection()
+                await connection.exchange(
+                    head, b"", is_head=False, timeout=self.settings.health_timeout_seconds
+                )
+                while await connection.read(self.settings.health_timeout_seconds):
+                    pass  # read to the end, so the connection can be used again
+        except (UpstreamError, TimeoutError) as exc:
             return f"down: {type(exc).__name__}"
+        finally:
+            if connection is not None:
+                connection.release()
+        assert connection is not None
+        status = connection.status
+        return "ok" if status == 200 else f"down: answered {status}"
+
+
+def _length(headers: list[RawHeader]) -> bytes | None:
+    """The service's Content-Length, unless the body is chunked (then the server frames it)."""
+    length = None
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"transfer-encoding":
+            return None
+        if lname == b"content-length":
+            length = value.strip()
+    return length

@@ -1,0 +1,179 @@
+"""The proxied paths (/api/* and the JWKS), answered by raw ASGI code.
+
+FastAPI's endpoint machinery (a Request object, dependency solving, Response classes) and the
+layers between the chassis middleware and a route (exception middleware, exit stack, router)
+cost the gateway more CPU per request than everything it does itself, and these paths use none
+of it. So `ForwardMiddleware` sits just inside the chassis `RequestMiddleware` (request id,
+metrics, access log) and answers them there; an AppError becomes the same JSON error answer the
+app's handlers give. Everything else (health, metrics, the UI) goes on to FastAPI as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+
+from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from msashop.chassis import context
+from msashop.chassis.errors import AppError, NotFound, error_body
+from msashop.chassis.service import Service
+from msashop.gateway.faults import abort_response
+from msashop.gateway.headers import RawHeader, upstream_raw
+from msashop.gateway.mesh import Mesh
+from msashop.gateway.proxy import PayloadTooLarge, Upstreams
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+_API_METHODS = frozenset(METHODS)
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was in."""
+
+
+class Forwarder:
+    """ASGI app: route (traffic rules), check the token, inject faults, forward, stream the answer."""
+
+    def __init__(self, service: Service, upstreams: Upstreams, mesh: Mesh, max_body_bytes: int) -> None:
+        self.service = service
+        self.upstreams = upstreams
+        self.mesh = mesh
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The raw path, so percent-encoded ids reach the service exactly as the client wrote them.
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        method: str = scope["method"]
+        incoming: list[RawHeader] = scope["headers"]
+        plan = self.mesh.plan(method, raw_path.decode("latin-1"), _HeaderLookup(incoming))
+        if plan is None:
+            raise NotFound(f"no service serves {scope['path']}")
+        authorization, declared = b"", b""
+        for name, value in incoming:  # ASGI header names are lower case
+            if name == b"authorization" and not authorization:
+                authorization = value
+            elif name == b"content-length":
+                declared = value
+        # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
+        token = _bearer(authorization.decode("latin-1"))
+        principal = await self.service.verifier.verify(token) if token else None
+        fault = self.mesh.faults(plan)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.abort is not None:
+            await abort_response(fault.abort, plan.service)(scope, receive, send)
+            return
+        try:
+            body = await self._body(declared, receive)
+        except ClientGone:
+            return
+        client = scope.get("client")
+        forwarded = upstream_raw(
+            incoming,
+            principal=principal,
+            request_id=context.request_id.get(),
+            client_ip=client[0] if client else None,
+            proto=scope.get("scheme", "http"),
+        )
+        query: bytes = scope.get("query_string", b"")
+        await self.upstreams.forward(self.service.discovery, plan, method, query, forwarded, body, send)
+
+    async def _body(self, declared: bytes, receive: Receive) -> bytes:
+        """The request body, refused with 413 past the limit (checked before and while reading).
+
+        Held whole (at most 1 MiB) so a retry can send it again, as Envoy buffers for retries.
+        """
+        limit = self.max_body_bytes
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            if not body and not message.get("more_body", False) and len(chunk) <= limit:
+                return bytes(chunk)  # the usual case: all of it in one message
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            if not message.get("more_body", False):
+                return bytes(body)
+
+
+class _HeaderLookup(Mapping[str, str]):
+    """The request's headers by lower-case name (the first value), decoded only when a header
+    match in the traffic rules asks for one."""
+
+    def __init__(self, raw: list[RawHeader]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower().encode("latin-1")
+        for found, value in self.raw:
+            if found == key:
+                return value.decode("latin-1")
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name.decode("latin-1") for name, _ in self.raw))
+
+    def __len__(self) -> int:
+        return len({name for name, _ in self.raw})
+
+
+def _bearer(header: str) -> str | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return None
+
+
+class _ForwardRoute(Route):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The metrics' and access log's route label; FastAPI's router sets it for its own routes only.
+        scope["route"] = self
+        await super().handle(scope, receive, send)
+
+
+class ForwardMiddleware:
+    """Answers the proxied paths before FastAPI's routing; everything else passes through."""
+
+    def __init__(self, app: ASGIApp, forwarder: Forwarder, api: Route, jwks: Route) -> None:
+        self.app = app
+        self.forwarder = forwarder
+        self.api, self.jwks = api, jwks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            if path.startswith("/api/") and method in _API_METHODS:
+                route = self.api
+            elif path == JWKS_PATH and method in ("GET", "HEAD"):
+                route = self.jwks
+            else:
+                await self.app(scope, receive, send)
+                return
+            scope["route"] = route  # the request metrics' label
+            try:
+                await self.forwarder(scope, receive, send)
+            except AppError as exc:
+                body = error_body(exc.code, exc.message, exc.details)
+                await JSONResponse(body, status_code=exc.status_code)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def install(service: Service, forwarder: Forwarder) -> None:
+    """The fast path inside the chassis request middleware, and the routes behind it (reached only
+    by other methods, which they answer 405, as FastAPI would)."""
+    api = _ForwardRoute("/api/{path:path}", forwarder, methods=METHODS, include_in_schema=False)
+    jwks = _ForwardRoute(JWKS_PATH, forwarder, methods=["GET"], include_in_schema=False)
+    service.app.router.routes[:0] = [api, jwks]
+    # `add_middleware` would put it outside the request middleware (no request id, no metrics):
+    # appended to the list, it is the innermost user middleware.
+    service.app.user_middleware.append(Middleware(ForwardMiddleware, forwarder=forwarder, api=api, jwks=jwks))
