@@ -26,7 +26,10 @@ def test_every_url_listed_is_an_instance(tmp_path: Path) -> None:
     path = tmp_path / "ports.json"
     _write(path, {"product": ["http://a:1/", "http://b:2"], "user": "http://c:3"})
     found = PortMapDiscovery(path).instances("product")
-    assert [(i.id, i.url, i.version) for i in found] == [("product-1", "http://a:1", "v1"), ("product-2", "http://b:2", "v1")]
+    assert [(i.id, i.url, i.version) for i in found] == [
+        ("product-1", "http://a:1", "v1"),
+        ("product-2", "http://b:2", "v1"),
+    ]
     assert PortMapDiscovery(path).url("user") == "http://c:3"
 
 
