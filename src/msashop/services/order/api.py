@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from msashop.chassis.auth import AdminUser, CurrentUser
 from msashop.chassis.dependencies import Client, PageNumber, PageSize, Uow, get_service
+from msashop.chassis.idempotency import fingerprint
+from msashop.chassis.idempotent_requests import (
+    IDEMPOTENCY_RESPONSES,
+    Idempotency,
+    IdempotencyKey,
+    Recorder,
+    respond_idempotently,
+)
 from msashop.services.order.composition import compose, parse_expand
 from msashop.services.order.db import OrderViews, SagaRepository
 from msashop.services.order.domain import MAX_LINES, MAX_QUANTITY, Order, OrderStatus, ShippingAddress
@@ -210,12 +217,7 @@ def get_shipping_quotes(request: Request) -> ShippingQuotes:
     return quotes
 
 
-def request_hash(body: PlaceOrderIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@router.post("", response_model=OrderOut, status_code=202)
+@router.post("", response_model=OrderOut, status_code=202, responses=IDEMPOTENCY_RESPONSES)
 async def place_order(
     body: PlaceOrderIn,
     user: CurrentUser,
@@ -223,8 +225,12 @@ async def place_order(
     shipping: Annotated[ShippingQuotes, Depends(get_shipping_quotes)],
     orchestrator: Saga,
     request: Request,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> OrderOut:
+    idempotency: Idempotency,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """With an `Idempotency-Key` (per user, 24 h): the same body again answers the first answer
+    byte for byte (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a
+    repeat while the first still runs is 409 `idempotency_key_in_progress`."""
     service = get_service(request)
     address = body.shipping_address
     command = orders.PlaceOrder(
@@ -239,11 +245,26 @@ async def place_order(
             country=address.country.upper(),
         ),
         payment_token=body.payment.token,
-        request_hash=request_hash(body),
-        idempotency_key=idempotency_key,
     )
-    order = await orders.place_order(service.unit_of_work, client, shipping, command, orchestrator)
-    return OrderOut.of_order(order)
+
+    async def handle(recorder: Recorder) -> OrderOut:
+        async def record(session: AsyncSession, order: Order) -> None:
+            await recorder.record(session, OrderOut.of_order(order))  # commits with the order
+
+        order = await orders.place_order(
+            service.unit_of_work, client, shipping, command, orchestrator, before_commit=record
+        )
+        return OrderOut.of_order(order)
+
+    return await respond_idempotently(
+        idempotency,
+        idempotency_key,
+        scope=user.user_id,
+        operation="POST /orders",
+        fingerprint=fingerprint(body),
+        status_code=202,
+        handle=handle,
+    )
 
 
 @router.get("", response_model=OrderPage)

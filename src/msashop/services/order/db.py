@@ -1,9 +1,10 @@
-"""The order tables: the event store (the truth), the read models fed from it, sagas, idempotency keys.
+"""The order tables: the event store (the truth), the read models fed from it, sagas.
 
 `orders` + `order_lines` are the order-detail and orders-by-user read model and the
 `order_stats_*` tables the analytics one (projections.py writes them; nothing else does).
 `OrderRepository` is the write side: it loads an order by folding its events and saves one by
 appending the events it recorded. `OrderViews` is the read side the API queries.
+Idempotency keys are the chassis store's (`msashop.chassis.idempotency`, migration 0004).
 """
 
 from __future__ import annotations
@@ -91,16 +92,6 @@ sagas = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-idempotency_keys = sa.Table(
-    "idempotency_keys",
-    metadata,
-    sa.Column("user_id", sa.String(64), primary_key=True),
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 
 def utc(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; everything we store is UTC."""
@@ -114,13 +105,11 @@ class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.store = EventStore(session)
 
-    async def get(self, order_id: str, *, only_first: bool = False) -> Order | None:
-        """The order folded from its events; `only_first`: as it was when placed."""
+    async def get(self, order_id: str) -> Order | None:
+        """The order folded from its events."""
         stored = await self.store.load(order_id)
         if not stored:
             return None
-        if only_first:
-            stored = stored[:1]
         return Order.from_history(order_id, [event_from(e.type, e.data) for e in stored])
 
     async def save(self, order: Order, *, metadata: dict[str, Any] | None = None) -> list[StoredEvent]:
@@ -208,7 +197,7 @@ def view_of(row: Any, lines: list[LineView]) -> OrderView:
     )
 
 
-# --- sagas and idempotency keys --------------------------------------------------------------
+# --- sagas -----------------------------------------------------------------------------------
 class SagaRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -289,26 +278,3 @@ def _to_saga(row: Any) -> Saga:
         payment_id=row.payment_id,
         steps=steps,
     )
-
-
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def find(self, user_id: str, key: str) -> tuple[str, str] | None:
-        """(request hash, order id) recorded for this user's key, if any."""
-        row = (
-            await self.session.execute(
-                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
-                    idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-                )
-            )
-        ).first()
-        return (row.request_hash, row.order_id) if row else None
-
-    async def add(self, user_id: str, key: str, request_hash: str, order_id: str, now: datetime) -> None:
-        await self.session.execute(
-            sa.insert(idempotency_keys).values(
-                user_id=user_id, key=key, request_hash=request_hash, order_id=order_id, created_at=now
-            )
-        )

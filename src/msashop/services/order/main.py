@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from msashop.chassis.bus.port import EventBus
+from msashop.chassis.idempotent_requests import install_idempotency
 from msashop.chassis.service import Service
 from msashop.contracts import events
 from msashop.services.order import api
@@ -21,6 +22,7 @@ def create_service(settings: OrderSettings | None = None, bus: EventBus | None =
     settings = settings or OrderSettings.load("order")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
     service.include_router(api.router)
+    install_idempotency(service)  # Idempotency-Key on POST /orders; expired keys purged hourly
     service.include_router(api.admin_router)
     # Shipping is priced over the bus (request/reply to the shipping service) when an order is placed.
     service.app.state.shipping_quotes = BusShippingQuotes(

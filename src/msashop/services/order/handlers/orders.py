@@ -1,9 +1,12 @@
-"""Order commands from the API: place (idempotent), cancel, ship, and who may see an order."""
+"""Order commands from the API: place, cancel, ship, and who may see an order.
+
+Idempotency keys on placing are the API's (the chassis store): a replay never reaches `place_order`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import InvalidOperation
@@ -11,14 +14,14 @@ from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from msashop.chassis.auth import Principal
 from msashop.chassis.errors import Conflict, NotFound, Unprocessable, UpstreamUnavailable
 from msashop.chassis.service_client import ServiceClient
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.services.order import domain
-from msashop.services.order.db import IdempotencyRepository, OrderRepository, SagaRepository
+from msashop.services.order.db import SagaRepository
 from msashop.services.order.domain import (
     CatalogEntry,
     InvalidOrder,
@@ -47,8 +50,11 @@ class PlaceOrder:
     items: list[tuple[str, int]]
     shipping_address: ShippingAddress
     payment_token: str
-    request_hash: str  # sha256 of the canonical request body: what an idempotency key is bound to
-    idempotency_key: str | None = None
+
+
+# Called in the placing transaction, before its commit: the API stores its answer there (an
+# idempotency key's answer commits with the order, or neither does).
+BeforeCommit = Callable[[AsyncSession, Order], Awaitable[None]]
 
 
 async def fetch_catalog(client: ServiceClient, product_ids: list[str]) -> dict[str, CatalogEntry]:
@@ -71,16 +77,11 @@ async def place_order(
     shipping: ShippingQuotes,
     command: PlaceOrder,
     orchestrator: Orchestrator,
+    before_commit: BeforeCommit | None = None,
 ) -> Order:
     """Price the items and the shipping, store the order with its saga and queue the first saga
     step, in one transaction. No shipping quote, no order (503 `shipping_unavailable`).
-
-    The same idempotency key with the same body answers the order placed the first time.
     """
-    if command.idempotency_key:
-        async with new_uow() as uow:
-            if replay := await _replay(uow, command):
-                return replay
     try:
         quantities = domain.merge_items(command.items)
     except InvalidOrder as exc:
@@ -111,26 +112,13 @@ async def place_order(
     saga = Saga.start(
         str(uuid.uuid4()), order.id, command.payment_token, now, orchestrator.policy.step_timeout
     )
-    try:
-        async with new_uow() as uow:
-            # Checked again inside the write transaction: a concurrent retry may have won.
-            if command.idempotency_key and (replay := await _replay(uow, command)):
-                return replay
-            await store.save(uow, order)
-            await SagaRepository(uow.session).add(saga)
-            if command.idempotency_key:
-                await IdempotencyRepository(uow.session).add(
-                    command.user_id, command.idempotency_key, command.request_hash, order.id, now
-                )
-            orchestrator.start(uow, order, saga)
-            await uow.commit()
-    except IntegrityError:
-        if not command.idempotency_key:
-            raise
-        async with new_uow() as uow:  # the key's row appeared between our check and our insert
-            if replay := await _replay(uow, command):
-                return replay
-        raise
+    async with new_uow() as uow:
+        await store.save(uow, order)
+        await SagaRepository(uow.session).add(saga)
+        orchestrator.start(uow, order, saga)
+        if before_commit is not None:
+            await before_commit(uow.session, order)
+        await uow.commit()
     orders_created_total.inc()
     order_value_dollars.observe(float(order.total))
     log.info(
@@ -140,23 +128,6 @@ async def place_order(
         shipping=str(order.shipping_cost),
         lines=len(order.lines),
     )
-    return order
-
-
-async def _replay(uow: UnitOfWork, command: PlaceOrder) -> Order | None:
-    assert command.idempotency_key
-    found = await IdempotencyRepository(uow.session).find(command.user_id, command.idempotency_key)
-    if found is None:
-        return None
-    request_hash, order_id = found
-    if request_hash != command.request_hash:
-        raise Unprocessable(
-            "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"
-        )
-    # The first answer again: the order as its first event (OrderPlaced) left it.
-    order = await OrderRepository(uow.session).get(order_id, only_first=True)
-    assert order is not None  # the key row references the order
-    log.info("order.replayed", order_id=order_id)
     return order
 
 
