@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Upstream:
     version: str = "v1"
     url: str = ""
     failing: bool = False
+    failing_status: int = 500  # what it answers while failing
     gate: asyncio.Event | None = None  # set: requests wait until it opens
     paths: list[str] = field(default_factory=list)
 
@@ -43,7 +45,8 @@ class Upstream:
             if self.gate is not None:
                 await self.gate.wait()
             if self.failing:
-                return web.json_response({"error": {"code": "boom", "message": "boom"}}, status=500)
+                body = {"error": {"code": "boom", "message": "boom"}}
+                return web.json_response(body, status=self.failing_status)
             return web.json_response({"instance": self.id, "version": self.version})
 
         app = web.Application()
@@ -54,6 +57,16 @@ class Upstream:
         await site.start()
         self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         return runner
+
+
+@contextlib.contextmanager
+def hung(id: str, service: str = "product") -> Iterator[Upstream]:
+    """An instance that accepts connections and never answers (what a SIGSTOP'd process looks
+    like from outside: the kernel completes the handshake and buffers the request)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(512)
+        yield Upstream(id, service, url=f"http://127.0.0.1:{listener.getsockname()[1]}")
 
 
 def dead(id: str, service: str = "product") -> Upstream:
