@@ -7,7 +7,8 @@ ARGS ?=
 
 .DEFAULT_GOAL := run
 CHROMIUM := /usr/bin/chromium
-.PHONY: run test test-fast lint check lock setup chromium
+PROMTOOL := /usr/bin/promtool
+.PHONY: run test test-fast lint check lock setup chromium prometheus
 
 run: $(STAMP)
 	$(BIN)/msashop up $(ARGS)
@@ -16,7 +17,7 @@ run: $(STAMP)
 # (it starts the platform once per session) on the default NATS bus, then the checkout tests
 # again on RabbitMQ (a fresh vhost on the machine's server) and on Kafka (Tansu, started by
 # msashop up): each run starts its own platform.
-test: $(STAMP) chromium
+test: $(STAMP) chromium prometheus
 	$(BIN)/pytest tests/unit tests/integration tests/contract -n auto
 	$(BIN)/pytest tests/e2e
 	MSASHOP_E2E_BUS=rabbitmq $(BIN)/pytest tests/e2e/test_checkout.py
@@ -32,6 +33,19 @@ chromium:
 			|| echo "chromium could not be installed: the browser test will skip (fail with CI=true)"; \
 	else \
 		echo "$(CHROMIUM) is missing and installing it needs root and apt-get: the browser test will skip (fail with CI=true)"; \
+	fi
+
+# promtool checks deploy/prometheus/ and Prometheus scrapes the platform in the e2e metrics test:
+# Debian's package, installed here when missing and we can (as chromium above); otherwise those
+# tests skip (fail if CI=true). On a host with systemd the package also starts its own service.
+prometheus:
+	@if [ -x $(PROMTOOL) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "$(PROMTOOL) is missing: apt-get update && apt-get install -y prometheus"; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
+			|| echo "prometheus could not be installed: its tests will skip (fail with CI=true)"; \
+	else \
+		echo "$(PROMTOOL) is missing and installing it needs root and apt-get: its tests will skip (fail with CI=true)"; \
 	fi
 
 lint: $(STAMP)

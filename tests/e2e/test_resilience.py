@@ -74,7 +74,8 @@ def place_until_accepted(
                 order_id: str = response.json()["id"]
                 return order_id
             last = f"{response.status_code} {response.text[:200]}"
-            assert response.status_code in (502, 503, 504), last
+            # 409: our first try is still in flight (Idempotency-Key); try again, as Stripe says.
+            assert response.status_code in (409, 502, 503, 504), last
         time.sleep(0.5)
     raise AssertionError(f"order not accepted within {within} s; last answer: {last}")
 

@@ -1,4 +1,9 @@
-"""Errors as types, mapped to the CONTRACT's JSON error body in one place."""
+"""Errors as types, mapped to the CONTRACT's JSON error body in one place.
+
+Every error answered here is counted in `errors_total{type="api", code=<the body's code>}`; the
+request middleware counts 5xx responses by status as `{type="http"}` (the guide's), so the two
+overlap for server errors and are read apart by `type`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from msashop.chassis.metrics import errors_total
 
 log = structlog.get_logger()
 
@@ -75,10 +82,16 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
+def _answer(code: str, message: str, status: int, details: Any = None, **kwargs: Any) -> JSONResponse:
+    # `code` comes from the code (AppError subclasses, _STATUS_CODES): a bounded label.
+    errors_total.labels(type="api", code=code).inc()
+    return JSONResponse(error_body(code, message, details), status_code=status, **kwargs)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code)
+        return _answer(exc.code, exc.message, exc.status_code, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,15 +99,15 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return JSONResponse(error_body("validation_error", "request is not valid", details), status_code=422)
+        return _answer("validation_error", "request is not valid", 422, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        return _answer(code, message, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request.failed", error=type(exc).__name__)
-        return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+        return _answer("internal_error", "internal server error", 500)

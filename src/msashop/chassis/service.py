@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
+from msashop.chassis.bus_metrics import BACKLOG_INTERVAL, report_backlog
+from msashop.chassis.cache_metrics import jwks_cache
 from msashop.chassis.client_policy import ClientPolicy
 from msashop.chassis.crash_points import CrashPoints
 from msashop.chassis.db import Database
@@ -32,6 +34,7 @@ from msashop.chassis.metrics import (
 )
 from msashop.chassis.outbox_relay import OutboxRelay
 from msashop.chassis.platform_discovery import PlatformDiscovery
+from msashop.chassis.pool_metrics import track_pool
 from msashop.chassis.prepared import PreparedHandler, already_handled
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient
@@ -63,6 +66,8 @@ class Service:
         configure_logging(self.name, settings.version, settings.log_level)
         self.migrations = migrations
         self.db: Database | None = Database(settings.database_url) if migrations else None
+        if self.db is not None:
+            track_pool(self.db.engine.sync_engine)  # database_connection_pool_size
         if bus is None and uses_bus and settings.bus_url:
             bus = bus_from_url(settings.bus_url)
         self.bus = bus
@@ -80,6 +85,7 @@ class Service:
         )
         self.crash_points = CrashPoints(settings.crash_file)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
+        self.jwks_cache = jwks_cache  # cache_hit_rate{cache_name="jwks"}: the verifier's key lookups
         self._handlers: list[tuple[str, AnyHandler]] = []
         self._responders: list[tuple[str, Responder]] = []
         self._startup: list[Hook] = []
@@ -190,6 +196,8 @@ class Service:
         if self.relay is not None:
             self.relay.start()
             self.every(5.0, self._report_outbox)
+        if self.bus is not None and self._handlers:  # a consumer group: its dead letters and lag
+            self.every(BACKLOG_INTERVAL, self._report_backlog)
         for hook in self._startup:
             await hook()
         self._tasks = [asyncio.create_task(self._repeat(s, h)) for s, h in self._periodic]
@@ -234,6 +242,10 @@ class Service:
         if self.relay is not None:
             outbox_pending.set(await self.relay.pending())
             outbox_lag_seconds.set(await self.relay.lag_seconds())
+
+    async def _report_backlog(self) -> None:
+        if self.bus is not None:
+            await report_backlog(self.bus, self.name)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
-from msashop.supervisor import infra, launch, replicas, tansu
+from msashop.supervisor import infra, launch, prometheus_targets, replicas, tansu
 from msashop.supervisor.config import PlatformConfig
 from msashop.supervisor.console import PlatformConsole, Summary
 from msashop.supervisor.databases import DatabaseSetupFailed, create_missing_databases
@@ -146,6 +146,7 @@ class Platform:
             },
         )
         self._wrote_port_map = True
+        prometheus_targets.write_targets(self.ports_file, self.data_dir)  # what Prometheus scrapes
 
         config = self.options.config
         bus_url = config.bus_url or await self._start_bus(prober, ports)

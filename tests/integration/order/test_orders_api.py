@@ -97,7 +97,8 @@ async def test_placing_needs_a_user(shop: Shop) -> None:
 
 
 def _orders_created() -> float:
-    return REGISTRY.get_sample_value("orders_created_total") or 0.0
+    labels = {"status": "PENDING", "payment_method": "card"}
+    return REGISTRY.get_sample_value("orders_created_total", labels) or 0.0
 
 
 async def test_same_idempotency_key_and_body_answers_the_same_order(shop: Shop) -> None:

@@ -369,6 +369,19 @@ class NatsJetStreamBus:
         except NotFoundError:
             return False
 
+    # --- backlog, for the metrics (chassis/bus_metrics.py): one request each ------------------
+    async def dead_letter_count(self, group: str) -> int:
+        subject = f"{self.dlq_prefix}dead.{_token(group)}"
+        info = await self._jetstream().stream_info(self.dlq_stream, subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+
+    async def consumer_lag(self, group: str) -> dict[str, int]:
+        lag: dict[str, int] = {}
+        for subject, _, _ in self._routes.get(group, []):
+            info = await self._jetstream().consumer_info(self.stream, _token(f"{group}--{subject}"))
+            lag[subject] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        return lag
+
     async def request(self, subject: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         try:
             reply = await self._client().request(

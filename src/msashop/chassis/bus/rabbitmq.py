@@ -63,6 +63,7 @@ class _Consumer:
     max_attempts: int
     inbox: asyncio.Queue[AbstractIncomingMessage] = field(default_factory=asyncio.Queue)
     busy: bool = False
+    in_hand: int = 0  # the batch being settled (for the consumer lag)
 
 
 def _text(value: Any) -> str:
@@ -220,11 +221,11 @@ class RabbitMqBus:
             batch = [await consumer.inbox.get()]
             while len(batch) < self.prefetch and not consumer.inbox.empty():
                 batch.append(consumer.inbox.get_nowait())
-            consumer.busy = True
+            consumer.busy, consumer.in_hand = True, len(batch)
             try:
                 await asyncio.gather(*(self._settle_in_order(consumer, group) for group in _by_key(batch)))
             finally:
-                consumer.busy = False
+                consumer.busy, consumer.in_hand = False, 0
 
     async def _settle_in_order(self, consumer: _Consumer, messages: list[AbstractIncomingMessage]) -> None:
         for message in messages:
@@ -322,6 +323,27 @@ class RabbitMqBus:
 
     async def purge_dead_letter(self, dead_letter_id: str) -> bool:
         return await self._take(dead_letter_id, replay=False)
+
+    # -- backlog, for the metrics (chassis/bus_metrics.py): queue depths, nothing read ---------
+
+    async def dead_letter_count(self, group: str) -> int:
+        return (await self._ready([self.dlq_name(group)]))[0]
+
+    async def consumer_lag(self, group: str) -> dict[str, int]:
+        mine = [c for c in self._consumers if c.group == group]
+        ready = await self._ready([c.queue for c in mine])
+        # Ready on the broker, plus delivered to this process and not settled yet.
+        return {c.subject: n + c.inbox.qsize() + c.in_hand for c, n in zip(mine, ready, strict=True)}
+
+    async def _ready(self, queues: list[str]) -> list[int]:
+        # A passive declare of a missing queue closes its channel: a channel of its own.
+        channel = await self._connected().channel(publisher_confirms=False)
+        try:
+            declared = [await channel.declare_queue(name, passive=True) for name in queues]
+            return [q.declaration_result.message_count or 0 for q in declared]
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     async def _take(self, dead_letter_id: str, *, replay: bool) -> bool:
         group, _, letter_id = dead_letter_id.rpartition(":")

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import structlog
-from prometheus_client import Histogram
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
 
+from msashop.chassis.metrics import errors_total
 from msashop.chassis.prepared import PreparedHandler, Reader
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.contracts.envelope import Envelope, deterministic_id, wrap
@@ -49,17 +49,15 @@ from msashop.services.payment.domain import (
     ProviderError,
     validate_amount,
 )
+from msashop.services.payment.metrics import (
+    payment_amount_dollars,
+    payment_processing_duration_seconds,
+    provider_name,
+)
 
 log = structlog.get_logger()
 SOURCE = "payment"
 T = TypeVar("T")
-
-payment_processing_duration_seconds = Histogram(
-    "payment_processing_duration_seconds", "Time to get a charge decided, retries included", ["status"]
-)
-payment_amount_dollars = Histogram(
-    "payment_amount_dollars", "Amounts captured", buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 5000)
-)
 
 
 @dataclass(frozen=True)
@@ -122,6 +120,7 @@ class PaymentHandlers:
 
     def __init__(self, provider: PaymentProvider, *, timeout: float, attempts: int, backoff: float) -> None:
         self.provider = provider
+        self.provider_name = provider_name(provider)
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
@@ -152,7 +151,7 @@ class PaymentHandlers:
             raise RuntimeError(f"the payment of order {cmd.order_id} was recorded, then gone")
         decision = decided.decision
         status = decision.status
-        payment_processing_duration_seconds.labels(status.value).observe(decided.seconds)
+        payment_processing_duration_seconds.labels(self.provider_name, status.value).observe(decided.seconds)
         now = datetime.now(UTC)
         payment = Payment(
             id=str(uuid.uuid4()),
@@ -168,7 +167,9 @@ class PaymentHandlers:
         )
         await repo.add(payment)
         if status is PaymentStatus.CAPTURED:
-            payment_amount_dollars.observe(float(cmd.amount))
+            payment_amount_dollars.labels(cmd.currency, self.provider_name).observe(float(cmd.amount))
+        else:  # the guide's recordError({type: 'payment_failure', code})
+            errors_total.labels(type="payment_failure", code=decision.reason or status.value.lower()).inc()
         log.info("payment.recorded", order_id=cmd.order_id, status=status, reason=decision.reason)
         _reply(uow, outcome_of(payment), cmd.order_id, envelope)
 

@@ -20,6 +20,8 @@ NO_REFUND_PREFIX = "sim_norefund_"
 
 
 class SimulatedProvider:
+    name = "simulated"  # the `provider` label of the payment metrics
+
     def __init__(self, *, slow_delay: float = 2.0) -> None:
         self.slow_delay = slow_delay
         # Like a real provider: a charge or refund repeated with the same idempotency key is

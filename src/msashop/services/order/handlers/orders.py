@@ -13,7 +13,6 @@ from decimal import InvalidOperation
 from typing import Any, TypeVar
 
 import structlog
-from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from msashop.chassis.auth import Principal
@@ -32,16 +31,12 @@ from msashop.services.order.domain import (
 )
 from msashop.services.order.handlers import store
 from msashop.services.order.handlers.saga import Orchestrator
+from msashop.services.order.metrics import record_order
 from msashop.services.order.read_model import OrderView
 from msashop.services.order.shipping import ShippingQuotes, ShippingUnavailable
 
 log = structlog.get_logger()
 Viewable = TypeVar("Viewable", Order, OrderView)
-
-orders_created_total = Counter("orders_created_total", "Orders placed (idempotent replays not counted)")
-order_value_dollars = Histogram(
-    "order_value_dollars", "Totals of placed orders", buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 5000)
-)
 
 
 @dataclass(frozen=True)
@@ -119,8 +114,7 @@ async def place_order(
         if before_commit is not None:
             await before_commit(uow.session, order)
         await uow.commit()
-    orders_created_total.inc()
-    order_value_dollars.observe(float(order.total))
+    record_order(order.status.value, command.payment_token, float(order.total))
     log.info(
         "order.placed",
         order_id=order.id,

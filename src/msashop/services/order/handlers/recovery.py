@@ -17,16 +17,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from prometheus_client import Gauge
 
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.services.order.db import SagaRepository
 from msashop.services.order.domain import COMPENSATIONS, RESUMABLE, OrderStatus, SagaStatus, StepStatus
 from msashop.services.order.handlers import commands, store
 from msashop.services.order.handlers.saga import Orchestrator
+from msashop.services.order.metrics import report_sagas
 
 log = structlog.get_logger()
-sagas_by_status = Gauge("saga_status", "Sagas by status", ["status"])
 
 
 async def recover_overdue_sagas(
@@ -37,10 +36,7 @@ async def recover_overdue_sagas(
     async with new_uow() as uow:
         repo = SagaRepository(uow.session)
         order_ids = await repo.overdue_order_ids(now)
-        for status in SagaStatus:
-            sagas_by_status.labels(status.value).set(0)
-        for name, count in (await repo.count_by_status()).items():
-            sagas_by_status.labels(name).set(count)
+        await report_sagas(uow.session, now)
     acted = 0
     for order_id in order_ids:
         async with new_uow() as uow:
