@@ -3,7 +3,7 @@ supervisor restarts it; the redelivered reply completes the saga with exactly on
 
 The crash points (chassis/crash_points.py) sit between the saga's handler and its commit, so
 the process dies with the reply handled in memory and nothing of it stored: the worst moment.
-On NATS the unacknowledged reply comes back after the consumer's ack wait (30 s).
+On NATS the unacknowledged reply comes back after the consumer's ack wait (15 s).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.e2e.conftest import Platform, ShopClient, User
 
 pytestmark = pytest.mark.e2e
 
-RECOVERY_SECONDS = 120  # ack wait (30 s) + restart + the rest of the saga, with room to spare
+RECOVERY_SECONDS = 90  # ack wait (15 s) + restart + the rest of the saga, with room to spare
 
 
 def wait_until_consumed(platform: Platform, point: str, within: float = 30) -> None:

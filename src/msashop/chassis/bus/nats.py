@@ -53,7 +53,7 @@ RPC_QUEUE = "responders"
 RPC_ERROR_HEADER = "Msashop-Rpc-Error"
 # A message a consumer took and never acknowledged (its process died) is delivered again after
 # this long. Handlers that could run longer must not exist: they would be handled twice.
-ACK_WAIT_SECONDS = 30
+ACK_WAIT_SECONDS = 15
 
 # What a consumer runs for one message: the handler and its attempt limit, None if it has none.
 Route = Callable[[Envelope], "tuple[MessageHandler, int] | None"]
