@@ -84,6 +84,11 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
     from msashop.supervisor.launch import module_of
 
     module = module_of(name)
+    if name == "gateway":  # binds its own socket: several worker processes may share the port
+        from msashop.gateway.serve import serve as serve_gateway
+
+        serve_gateway()
+        return
     try:
         service = importlib.import_module(module).create_service()
     except ModuleNotFoundError as exc:

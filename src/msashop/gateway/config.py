@@ -16,6 +16,10 @@ class GatewaySettings(ServiceSettings):
     try_timeout_seconds: float = 2.0
     # How many other instances a request may be sent to after the first (Istio's default: 2).
     retries: int = 2
+    # Processes sharing the port (SO_REUSEPORT, serve.py); the gateway uses one core per process.
+    workers: int = 1
+    # Listen with SO_REUSEPORT even with one worker: for gateway processes started separately.
+    reuse_port: bool = False
     health_timeout_seconds: float = 2.0
     # Where index.html, app.js and style.css live; None: the `msashop.web` package folder.
     web_dir: Path | None = None
