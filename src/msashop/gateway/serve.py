@@ -80,12 +80,16 @@ def serve() -> None:
 def _run(sock: socket.socket) -> None:
     # Imported here, after the fork: each worker builds its own app, pools and event loop.
     from msashop.gateway.main import create_service
+    from msashop.gateway.server_protocol import GatewayHttpProtocol
 
     service = create_service()
     config = uvicorn.Config(
         service.app,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttpProtocol,
+        # The gateway is the edge: a client's X-Forwarded-For is not its address (uvicorn would
+        # believe any local client's), and the header is set from the real peer (headers.py).
+        proxy_headers=False,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=8,
