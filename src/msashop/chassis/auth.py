@@ -1,6 +1,11 @@
 """Access-token verification every service does itself (zero trust), and the FastAPI dependencies.
 
-Tokens are EdDSA-signed by the user service, which publishes its public keys as JWKS.
+Tokens are EdDSA-signed by the user service, which publishes its public keys as JWKS (every key
+still valid: the current one and, after a rotation, the previous ones until their tokens expire).
+A token is accepted only if all hold: `alg` EdDSA and a `kid` in the set; a good signature; `iss`,
+`aud` (exactly ours), `exp`, `nbf`, `iat` within LEEWAY_SECONDS; `typ` "access" (a refresh token or
+any other token type is never an access token); and none of its `jti`, `sid` (session) or `kid`
+(retired key) revoked in the shared store.
 """
 
 from __future__ import annotations
@@ -19,8 +24,14 @@ from msashop.chassis.revocation import RevocationStore
 
 ISSUER = "msashop-auth"
 AUDIENCE = "msashop"
+# Asymmetric only. A token's own `alg` header is never trusted to pick the algorithm: "none" and
+# every HMAC algorithm (HS256 keyed with our public key is the classic confusion attack) fail here.
 ALGORITHMS = ["EdDSA"]
-LEEWAY_SECONDS = 10
+# Clock skew between the signer and a verifier, applied to exp, nbf and iat.
+LEEWAY_SECONDS = 30
+ACCESS = "access"  # the `typ` claim of an access token; nothing else is accepted as one
+REQUIRED_CLAIMS = ["exp", "nbf", "iat", "sub", "jti", "iss", "aud"]
+MAX_KID_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -35,30 +46,64 @@ class Principal:
         return "admin" in self.roles
 
 
+def _public_keys(jwks: dict[str, Any]) -> dict[str, Any]:
+    """{kid: key} for the Ed25519 signing keys of a JWKS; anything else in it is ignored.
+
+    A symmetric ("oct") or foreign key in the set must not become something a token can name.
+    """
+    keys: dict[str, Any] = {}
+    for jwk in jwks.get("keys", []):
+        if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            continue
+        if jwk.get("use", "sig") != "sig" or jwk.get("alg", "EdDSA") != "EdDSA" or not jwk.get("kid"):
+            continue
+        try:
+            keys[str(jwk["kid"])] = jwt.PyJWK.from_dict(jwk).key
+        except jwt.PyJWTError:
+            continue
+    return keys
+
+
 class TokenVerifier:
+    """Checks access tokens against the user service's JWKS, cached and refetched when needed.
+
+    The set is refetched every `refresh_after` seconds, and at once for a key id it does not know
+    (the user service rotated its key), but at most once per `min_refetch_seconds`: a stream of
+    tokens with made-up key ids must not turn into a stream of JWKS requests.
+    """
+
     def __init__(
         self,
         fetch_jwks: Callable[[], Awaitable[dict[str, Any]]] | None,
         store: RevocationStore,
         *,
         refresh_after: float = 300,
+        min_refetch_seconds: float = 5,
     ) -> None:
         self.fetch_jwks = fetch_jwks
         self.store = store
         self.refresh_after = refresh_after
+        self.min_refetch_seconds = min_refetch_seconds
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = 0.0  # when the set in hand was fetched (monotonic)
+        self._attempted_at = -float("inf")  # the last fetch, successful or not
         self._lock = asyncio.Lock()
 
     def set_jwks(self, jwks: dict[str, Any]) -> None:
-        self._keys = {k["kid"]: jwt.PyJWK.from_dict(k).key for k in jwks.get("keys", [])}
+        self._keys = _public_keys(jwks)
         self._fetched_at = time.monotonic()
 
+    def _should_fetch(self, kid: str) -> bool:
+        if self.fetch_jwks is None:
+            return False
+        now = time.monotonic()
+        wanted = kid not in self._keys or now - self._fetched_at > self.refresh_after
+        return wanted and now - self._attempted_at >= self.min_refetch_seconds
+
     async def _key(self, kid: str) -> Any:
-        stale = time.monotonic() - self._fetched_at > self.refresh_after
-        if (kid not in self._keys or stale) and self.fetch_jwks:
+        if self._should_fetch(kid):
             async with self._lock:
-                if kid not in self._keys or time.monotonic() - self._fetched_at > self.refresh_after:
+                if self._should_fetch(kid):  # another request may have fetched while we waited
                     await self._fetch()
         try:
             return self._keys[kid]
@@ -67,19 +112,22 @@ class TokenVerifier:
 
     async def _fetch(self) -> None:
         assert self.fetch_jwks
+        self._attempted_at = time.monotonic()
         try:
             self.set_jwks(await self.fetch_jwks())
-        except Exception:  # noqa: BLE001 - the user service may be restarting
-            self._fetched_at = time.monotonic() - self.refresh_after + 2  # retry soon, not every call
+        except Exception:  # noqa: BLE001 - the user service may be restarting: keep the keys in hand
+            return
 
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise Unauthorized("malformed token", code="invalid_token") from None
-        if header.get("alg") not in ALGORITHMS or not header.get("kid"):
+        kid = header.get("kid")
+        well_formed_kid = isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH
+        if header.get("alg") not in ALGORITHMS or not well_formed_kid:
             raise Unauthorized("token algorithm or key id not accepted", code="invalid_token")
-        key = await self._key(str(header["kid"]))
+        key = await self._key(str(kid))
         try:
             claims = jwt.decode(
                 token,
@@ -88,19 +136,23 @@ class TokenVerifier:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+                options={"require": REQUIRED_CLAIMS, "strict_aud": True},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token expired", code="token_expired") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("invalid token", code="invalid_token") from None
-        if claims.get("typ") != "access":
+        if claims.get("typ") != ACCESS:
             raise Unauthorized("not an access token", code="invalid_token")
-        if await self.store.any_revoked([f"jti:{claims['jti']}", f"sid:{claims.get('sid', '')}"]):
+        revocable = [f"jti:{claims['jti']}", f"sid:{claims.get('sid', '')}", f"kid:{kid}"]
+        if await self.store.any_revoked(revocable):
             raise Unauthorized("token revoked", code="token_revoked")
+        roles = claims.get("roles", ())
+        if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
+            raise Unauthorized("invalid token", code="invalid_token")
         return Principal(
             user_id=str(claims["sub"]),
-            roles=tuple(claims.get("roles", ())),
+            roles=tuple(roles),
             email=str(claims.get("email", "")),
             claims=claims,
         )

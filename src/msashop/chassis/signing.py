@@ -1,6 +1,7 @@
 """Ed25519 signing keys for access tokens: load or create, publish as JWK, sign claims.
 
-The user service signs with it; tests use it to mint tokens the chassis verifier accepts.
+The user service signs with it (one current key of a ring, see services/user/keyring.py); tests
+use it to mint tokens the chassis verifier accepts.
 """
 
 from __future__ import annotations
@@ -36,21 +37,39 @@ class SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
+    def from_pem(cls, pem: bytes, *, source: str = "PEM") -> SigningKey:
+        """One unencrypted PKCS8 Ed25519 private key; anything else is a ValueError naming `source`."""
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{source} is not a readable private key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{source} is not an Ed25519 private key")
+        return cls(key)
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        return cls.from_pem(path.read_bytes(), source=str(path))
+
+    @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:
         """Load a PEM key file, creating it (mode 0600) the first time."""
         if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} is not an Ed25519 private key")
-            return cls(key)
-        key = Ed25519PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = key.private_bytes(
+            return cls.load(path)
+        key = cls.generate()
+        key.save(path)
+        return key
+
+    def pem(self) -> bytes:
+        return self._private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+
+    def save(self, path: Path) -> None:
+        """Write the private key as PEM, readable by the owner only (created 0600, never widened)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_bytes(pem)
-        return cls(key)
+        path.write_bytes(self.pem())
 
     def jwk(self) -> dict[str, str]:
         return {"kty": "OKP", "crv": "Ed25519", "x": self._x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
