@@ -36,6 +36,28 @@ class UserRegistered(Payload):
     name: str
 
 
+# Session events for audit. No secrets: never a password, hash or token, and no email on a failed
+# attempt (people type passwords into the email field).
+class UserLoggedIn(Payload):
+    subject = "user.logged_in"
+    user_id: str
+    session_id: str  # the token family; not a credential
+    ip: str | None = None
+
+
+class UserLoggedOut(Payload):
+    subject = "user.logged_out"
+    user_id: str
+    session_ids: list[str]  # every session the logout ended
+
+
+class UserLoginFailed(Payload):
+    subject = "user.login_failed"
+    user_id: str | None = None  # None: no account has the email given
+    reason: str  # "wrong_password" or "unknown_email"
+    ip: str | None = None
+
+
 # --- product --------------------------------------------------------------------------------
 class ProductCreated(Payload):
     subject = "product.created"
