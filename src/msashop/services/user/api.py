@@ -5,10 +5,12 @@ The gateway maps /api/auth and /api/users here and serves /.well-known/jwks.json
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import ipaddress
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from starlette.exceptions import HTTPException
 
 from msashop.chassis.auth import CurrentUser
 from msashop.chassis.dependencies import Uow, get_service
@@ -16,7 +18,9 @@ from msashop.chassis.errors import NotFound
 from msashop.services.user import handlers
 from msashop.services.user.db import UserRepository
 from msashop.services.user.domain import PASSWORD_MAX_LENGTH, User, check_password
-from msashop.services.user.handlers import TokenIssuer, TokenPair
+from msashop.services.user.keyring import KeyRing
+from msashop.services.user.throttle import LoginThrottle, LoginThrottled
+from msashop.services.user.tokens import TokenIssuer, TokenPair
 
 router = APIRouter(tags=["auth"])
 
@@ -26,7 +30,35 @@ def _issuer(request: Request) -> TokenIssuer:
     return issuer
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+def _keyring(request: Request) -> KeyRing:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+def client_ip(request: Request) -> str:
+    """The caller's IP: the gateway's X-Forwarded-For (the last hop it added), else the TCP peer.
+
+    Only the gateway should reach this service; until service-to-service authentication is in
+    place, a direct caller could name any IP here, which weakens only the per-IP throttle.
+    """
+    peer = request.client.host if request.client else "unknown"
+    if not request.app.state.trust_forwarded_for:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return peer
+
+
 Issuer = Annotated[TokenIssuer, Depends(_issuer)]
+Throttle = Annotated[LoginThrottle, Depends(_throttle)]
+Keys = Annotated[KeyRing, Depends(_keyring)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
 RefreshTokenText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -39,11 +71,10 @@ class RegisterIn(BaseModel):
     password: Annotated[str, Field(max_length=PASSWORD_MAX_LENGTH)]
     name: Name
 
-    @field_validator("password")
-    @classmethod
-    def _policy(cls, password: str) -> str:
-        check_password(password)  # WeakPassword is a ValueError: pydantic reports it as a 422
-        return password
+    @model_validator(mode="after")
+    def _policy(self) -> Self:
+        check_password(self.password, self.email)  # WeakPassword is a ValueError: pydantic's 422
+        return self
 
 
 class LoginIn(BaseModel):
@@ -97,10 +128,30 @@ async def register(body: RegisterIn, uow: Uow) -> UserOut:
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenOut)
-async def login(body: LoginIn, request: Request, issuer: Issuer) -> TokenOut:
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    responses={429: {"description": "too many failed logins for this account or address"}},
+)
+async def login(body: LoginIn, request: Request, issuer: Issuer, throttle: Throttle) -> TokenOut:
     new_uow = get_service(request).unit_of_work
-    return TokenOut.of(await handlers.login(new_uow, issuer, email=body.email, password=body.password))
+    try:
+        pair = await handlers.login(
+            new_uow, issuer, throttle, email=body.email, password=body.password, ip=client_ip(request)
+        )
+    except LoginThrottled as exc:
+        # One body whatever the reason (account or address, known email or not): CONTRACT's 429.
+        raise HTTPException(
+            429,
+            "too many failed logins; try again later",
+            headers={
+                "Retry-After": str(exc.retry_after),
+                "X-RateLimit-Limit": str(exc.limit.amount),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(exc.reset_at)),
+            },
+        ) from None
+    return TokenOut.of(pair)
 
 
 @router.post("/auth/refresh", response_model=TokenOut)
@@ -137,5 +188,6 @@ async def get_users_by_ids(
 
 
 @router.get("/.well-known/jwks.json")
-async def jwks(issuer: Issuer) -> dict[str, list[dict[str, str]]]:
-    return {"keys": [issuer.key.jwk()]}
+async def jwks(keyring: Keys) -> dict[str, Any]:
+    """Every key whose tokens may still be valid: the current one and the previous ones."""
+    return await keyring.fetch_jwks()

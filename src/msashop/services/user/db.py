@@ -1,4 +1,4 @@
-"""The users and refresh_tokens tables and their repositories."""
+"""The users, refresh_tokens and signing_keys tables and their repositories."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from msashop.services.user.domain import RefreshToken, User
+from msashop.services.user.keys import KeyRecord
 
 metadata = sa.MetaData()
 
@@ -34,6 +35,19 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# The public half and the dates of every signing key (keys.py); private keys stay in files or the
+# environment. Shared by the replicas, so all of them sign with the same current key.
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(128), primary_key=True),
+    sa.Column("jwk", sa.Text, nullable=False),  # JSON, public
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 
@@ -154,3 +168,54 @@ class RefreshTokenRepository:
             .where(refresh_tokens.c.session_id == session_id, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+
+def _to_key(row: sa.Row[Any]) -> KeyRecord:
+    return KeyRecord(
+        kid=row.kid,
+        jwk=json.loads(row.jwk),
+        created_at=_utc(row.created_at) or row.created_at,
+        activated_at=_utc(row.activated_at),
+        superseded_at=_utc(row.superseded_at),
+        retired_at=_utc(row.retired_at),
+    )
+
+
+class SigningKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def all(self) -> list[KeyRecord]:
+        rows = await self.session.execute(sa.select(signing_keys).order_by(signing_keys.c.created_at))
+        return [_to_key(r) for r in rows]
+
+    async def add(self, record: KeyRecord) -> None:
+        await self.session.execute(
+            sa.insert(signing_keys).values(
+                kid=record.kid,
+                jwk=json.dumps(record.jwk, sort_keys=True),
+                created_at=record.created_at,
+                activated_at=record.activated_at,
+                superseded_at=record.superseded_at,
+                retired_at=record.retired_at,
+            )
+        )
+
+    async def _set(self, kid: str, *conditions: sa.ColumnElement[bool], **values: datetime) -> bool:
+        result = await self.session.execute(
+            sa.update(signing_keys).where(signing_keys.c.kid == kid, *conditions).values(**values)
+        )
+        return cast(sa.CursorResult[Any], result).rowcount == 1
+
+    async def activate(self, kid: str, now: datetime) -> bool:
+        """Make a pending key current. False: it is not pending (any more)."""
+        return await self._set(
+            kid, signing_keys.c.activated_at.is_(None), signing_keys.c.retired_at.is_(None), activated_at=now
+        )
+
+    async def supersede(self, kid: str, now: datetime) -> bool:
+        """The current key becomes a previous one. False: a concurrent rotation did it first."""
+        return await self._set(kid, signing_keys.c.superseded_at.is_(None), superseded_at=now)
+
+    async def retire(self, kid: str, now: datetime) -> bool:
+        return await self._set(kid, signing_keys.c.retired_at.is_(None), retired_at=now)

@@ -25,8 +25,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def password_problems(password: str) -> list[str]:
-    """Every way `password` breaks the policy; empty when it is acceptable."""
+def password_problems(password: str, email: str = "") -> list[str]:
+    """Every way `password` breaks the policy; empty when it is acceptable.
+
+    At least 10 characters, a letter and a digit (so never all one class), and not built on the
+    account's email: the email, or its part before the @ (4 characters or more) inside it.
+    """
     problems = []
     if len(password) < PASSWORD_MIN_LENGTH:
         problems.append(f"at least {PASSWORD_MIN_LENGTH} characters")
@@ -36,11 +40,19 @@ def password_problems(password: str) -> list[str]:
         problems.append("at least one letter")
     if not any(c.isdigit() for c in password):
         problems.append("at least one digit")
+    if email and _contains_email(password, email):
+        problems.append("not the email address")
     return problems
 
 
-def check_password(password: str) -> None:
-    if problems := password_problems(password):
+def _contains_email(password: str, email: str) -> bool:
+    lowered, email = password.lower(), normalise_email(email)
+    local = email.partition("@")[0]
+    return email in lowered or (len(local) >= 4 and local in lowered)
+
+
+def check_password(password: str, email: str = "") -> None:
+    if problems := password_problems(password, email):
         raise WeakPassword("password needs " + ", ".join(problems))
 
 

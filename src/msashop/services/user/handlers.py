@@ -10,38 +10,35 @@ import asyncio
 import functools
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NoReturn
 
 import structlog
 from pwdlib import PasswordHash
 from sqlalchemy.exc import IntegrityError
 
-from msashop.chassis.auth import LEEWAY_SECONDS, Principal
+from msashop.chassis.auth import Principal
 from msashop.chassis.errors import Conflict, Unauthorized, Unprocessable
-from msashop.chassis.revocation import RevocationStore
-from msashop.chassis.signing import SigningKey
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.contracts.envelope import wrap
-from msashop.contracts.events import UserRegistered
+from msashop.contracts.events import UserLoggedIn, UserLoggedOut, UserLoginFailed, UserRegistered
 from msashop.services.user.db import RefreshTokenRepository, UserRepository
 from msashop.services.user.domain import (
     ADMIN,
     ADMIN_EMAIL,
     CUSTOMER,
-    RefreshToken,
     RefreshVerdict,
     User,
     WeakPassword,
     check_password,
     hash_refresh_token,
-    new_refresh_token,
     normalise_email,
     password_problems,
     refresh_verdict,
 )
+from msashop.services.user.throttle import LoginThrottle
+from msashop.services.user.tokens import TokenIssuer, TokenPair
 
 log = structlog.get_logger()
 SOURCE = "user"
@@ -65,43 +62,10 @@ def _dummy_hash() -> str:
     return _passwords.hash(secrets.token_urlsafe(16))
 
 
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-
-@dataclass(frozen=True)
-class TokenIssuer:
-    """Signs access tokens, mints refresh tokens, and ends sessions in the shared revocation store."""
-
-    key: SigningKey
-    store: RevocationStore
-    access_ttl_seconds: int
-    refresh_ttl: timedelta
-
-    def issue(self, user: User, session_id: str, now: datetime) -> tuple[TokenPair, RefreshToken]:
-        access, _ = self.key.access_token(
-            user.id, user.roles, email=user.email, session_id=session_id, ttl_seconds=self.access_ttl_seconds
-        )
-        raw, token = new_refresh_token(user.id, session_id, now, self.refresh_ttl)
-        return TokenPair(access, raw, self.access_ttl_seconds), token
-
-    async def end_sessions(self, session_ids: Iterable[str]) -> None:
-        """Every access token of these sessions stops working (they live at most one TTL)."""
-        for sid in session_ids:
-            await self.store.revoke(f"sid:{sid}", self.access_ttl_seconds + LEEWAY_SECONDS)
-
-    async def revoke_access_token(self, claims: dict[str, Any]) -> None:
-        remaining = int(claims["exp"]) - int(datetime.now(UTC).timestamp()) + LEEWAY_SECONDS
-        await self.store.revoke(f"jti:{claims['jti']}", max(1, remaining))
-
-
 async def register(uow: UnitOfWork, *, email: str, password: str, name: str) -> User:
     email = normalise_email(email)
     try:
-        check_password(password)
+        check_password(password, email)
     except WeakPassword as exc:
         raise Unprocessable(str(exc)) from None
     password_hash = await hash_password(password)  # before the first query, see the module doc
@@ -126,28 +90,58 @@ async def register(uow: UnitOfWork, *, email: str, password: str, name: str) -> 
 
 
 async def login(
-    new_uow: Callable[[], UnitOfWork], issuer: TokenIssuer, *, email: str, password: str
+    new_uow: Callable[[], UnitOfWork],
+    issuer: TokenIssuer,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    ip: str,
 ) -> TokenPair:
-    """Check the credentials and start a session. Two short transactions around the hash check."""
+    """Check the credentials and start a session. Short transactions around the hash check.
+
+    Throttled (LoginThrottled) before any work when the account or the IP failed too often.
+    """
+    email = normalise_email(email)
+    await throttle.check(email, ip)
     async with new_uow() as uow:
-        user = await UserRepository(uow.session).get_by_email(normalise_email(email))
+        user = await UserRepository(uow.session).get_by_email(email)
     if user is None:
         # The same argon2 work as a real check, so the answer time does not tell which emails exist.
         await asyncio.to_thread(_passwords.verify, password, await asyncio.to_thread(_dummy_hash))
-        log.info("user.login_failed", reason="unknown_email")
-        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        await _failed(new_uow, throttle, email, ip, None, "unknown_email")
     matches, new_hash = await verify_password(password, user.password_hash)
     if not matches:
-        log.info("user.login_failed", user_id=user.id, reason="wrong_password")
-        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        await _failed(new_uow, throttle, email, ip, user.id, "wrong_password")
+    await throttle.succeeded(email)
     pair, token = issuer.issue(user, uuid.uuid4().hex, datetime.now(UTC))
     async with new_uow() as uow:
         await RefreshTokenRepository(uow.session).add(token)
         if new_hash:
             await UserRepository(uow.session).set_password_hash(user.id, new_hash)
+        event = UserLoggedIn(user_id=user.id, session_id=token.session_id, ip=ip)
+        uow.publish(wrap(event, source=SOURCE, key=user.id))
         await uow.commit()
     log.info("user.logged_in", user_id=user.id, session_id=token.session_id)
     return pair
+
+
+async def _failed(
+    new_uow: Callable[[], UnitOfWork],
+    throttle: LoginThrottle,
+    email: str,
+    ip: str,
+    user_id: str | None,
+    reason: str,
+) -> NoReturn:
+    """Count the failure, publish it, and answer the one 401 both kinds of failure get."""
+    await throttle.failed(email, ip)
+    async with new_uow() as uow:
+        event = UserLoginFailed(user_id=user_id, reason=reason, ip=ip)
+        uow.publish(wrap(event, source=SOURCE, key=user_id or ip))
+        await uow.commit()
+    log.info("user.login_failed", user_id=user_id, reason=reason, ip=ip)
+    raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
 async def refresh(uow: UnitOfWork, issuer: TokenIssuer, raw_token: str) -> TokenPair:
@@ -199,6 +193,8 @@ async def logout(uow: UnitOfWork, issuer: TokenIssuer, caller: Principal, raw_to
         sessions.add(token.session_id)
     for sid in sorted(sessions):
         await tokens.revoke_session(sid, now)
+    event = UserLoggedOut(user_id=caller.user_id, session_ids=sorted(sessions))
+    uow.publish(wrap(event, source=SOURCE, key=caller.user_id))
     await uow.commit()
     await issuer.revoke_access_token(caller.claims)
     await issuer.end_sessions(sessions)
@@ -210,7 +206,7 @@ async def seed_admin(uow: UnitOfWork, password: str) -> bool:
 
     No user.registered event: the operator's account is not a customer to welcome.
     """
-    if problems := password_problems(password):
+    if problems := password_problems(password, ADMIN_EMAIL):
         log.warning("admin.weak_password", problems=problems)
     users = UserRepository(uow.session)
     admin = await users.get_by_email(ADMIN_EMAIL)

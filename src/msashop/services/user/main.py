@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from msashop.chassis.bus.port import EventBus
 from msashop.chassis.revocation import RevocationStore
 from msashop.chassis.service import Service
-from msashop.chassis.signing import SigningKey
-from msashop.services.user import api, handlers
+from msashop.services.user import admin_api, api, handlers
 from msashop.services.user.config import UserSettings
+from msashop.services.user.keyring import KeyRing
+from msashop.services.user.throttle import LoginThrottle
+from msashop.services.user.tokens import TokenIssuer
+
+
+async def _let_the_relay_wake() -> None:
+    """Give the outbox relay a moment to take a wake-up before it is cancelled.
+
+    Almost every request here commits an event (logins, logouts). On Python 3.11, asyncio.wait_for
+    loses a cancellation that arrives while the event it waits on is being set (gh-86296), and the
+    relay's stop() then never returns. The fix belongs in chassis/outbox_relay.py (asyncio.timeout
+    instead of wait_for); until then this keeps the user service's shutdown from hanging.
+    """
+    await asyncio.sleep(0.05)
 
 
 def create_service(
@@ -20,17 +34,29 @@ def create_service(
 ) -> Service:
     settings = settings or UserSettings.load("user")
     service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus, store=store)
-    key = SigningKey.load_or_create(settings.signing_key_path)
-    # This service holds the key: it verifies its own tokens without an HTTP call to itself.
-    service.verifier.set_jwks(key.jwks())
-    service.verifier.fetch_jwks = None
-    service.app.state.token_issuer = handlers.TokenIssuer(
-        key=key,
+    keyring = KeyRing(settings, service.store)
+    service.app.state.keyring = keyring
+    service.app.state.token_issuer = TokenIssuer(
+        keyring=keyring,
         store=service.store,
         access_ttl_seconds=settings.access_token_ttl_seconds,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
+    service.app.state.login_throttle = LoginThrottle.from_settings(settings)
+    service.app.state.trust_forwarded_for = settings.trust_forwarded_for
     service.include_router(api.router)
+    service.include_router(admin_api.router)
+
+    async def start_keyring() -> None:
+        await keyring.start(service.unit_of_work)
+        # This service holds the ring: it verifies its own tokens without an HTTP call to itself,
+        # and rereads the ring (not the network) for a key id it does not know yet.
+        service.verifier.set_jwks(keyring.jwks())
+        service.verifier.fetch_jwks = keyring.fetch_jwks
+
+    service.on_startup(start_keyring)
+    service.every(settings.keyring_reload_seconds, keyring.reload)
+    service.on_shutdown(_let_the_relay_wake)
 
     if settings.admin_password is not None and settings.admin_password.get_secret_value():
         admin_password = settings.admin_password.get_secret_value()
