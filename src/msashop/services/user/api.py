@@ -190,4 +190,4 @@ async def get_users_by_ids(
 @router.get("/.well-known/jwks.json")
 async def jwks(keyring: Keys) -> dict[str, Any]:
     """Every key whose tokens may still be valid: the current one and the previous ones."""
-    return await keyring.fetch_jwks()
+    return await keyring.fetch_jwks(max_age=1.0)  # anyone may ask: at most one read a second

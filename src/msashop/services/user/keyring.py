@@ -175,9 +175,13 @@ class KeyRing:
             return {"keys": [self._current.jwk()]}
         return {"keys": [r.jwk for r in published(self._records, datetime.now(UTC), self.grace)]}
 
-    async def fetch_jwks(self) -> dict[str, Any]:
-        """The JWKS from the database, at most a second old (the endpoint and this service's verifier)."""
-        await self.reload(max_age=1.0)
+    async def fetch_jwks(self, max_age: float = 0.0) -> dict[str, Any]:
+        """The JWKS as the database has it (at most `max_age` seconds old).
+
+        This service's verifier calls it for a key id it does not know (another replica rotated);
+        the verifier already spaces those calls.
+        """
+        await self.reload(max_age=max_age)
         return self.jwks()
 
     # --- operations -----------------------------------------------------------------------------
