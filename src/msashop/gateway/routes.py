@@ -27,7 +27,7 @@ INTERNAL: tuple[str, ...] = ("shipping",)
 SERVICES: tuple[str, ...] = tuple(sorted(set(ROUTES.values()) | set(PASSTHROUGH.values()) | set(INTERNAL)))
 
 # Per-service admin APIs: /api/admin/<area>/<service>/rest -> <service>'s /admin/<area>/rest.
-ADMIN_AREAS: frozenset[str] = frozenset({"dlq", "projections"})
+ADMIN_AREAS: frozenset[str] = frozenset({"dlq", "projections", "keys"})
 
 
 @dataclass(frozen=True)
