@@ -18,7 +18,7 @@ run: $(STAMP)
 # again on RabbitMQ (a fresh vhost on the machine's server) and on Kafka (Tansu, started by
 # msashop up): each run starts its own platform.
 test: $(STAMP) chromium prometheus
-	$(BIN)/pytest tests/unit tests/integration tests/contract -n auto
+	$(BIN)/pytest tests/unit tests/integration tests/contract tests/security -n auto
 	$(BIN)/pytest tests/e2e
 	MSASHOP_E2E_BUS=rabbitmq $(BIN)/pytest tests/e2e/test_checkout.py
 	MSASHOP_E2E_BUS=kafka $(BIN)/pytest tests/e2e/test_checkout.py
