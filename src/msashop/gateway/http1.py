@@ -101,10 +101,17 @@ class Connection(asyncio.Protocol):
             self._close()
 
     # --- httptools callbacks ------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: never trust this connection again
+            self.reusable = False
+
     def on_header(self, name: bytes, value: bytes | None) -> None:
-        self.headers.append((name, value or b""))
+        if not self.complete:
+            self.headers.append((name, value or b""))
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 100 Continue and friends: the real answer follows
             self._informational, self.headers = True, []
@@ -139,11 +146,12 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
         if self._informational:
             self._informational = False
             return
-        if not self.complete:
-            self._finish(reusable=self.parser.should_keep_alive() and not self._until_eof)
+        self._finish(reusable=self.parser.should_keep_alive() and not self._until_eof)
 
     # --- the caller's side --------------------------------------------------------------------
     async def exchange(self, head: bytes, body: bytes, *, is_head: bool, timeout: float) -> None:

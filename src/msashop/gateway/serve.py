@@ -17,6 +17,8 @@ import ctypes
 import os
 import signal
 import socket
+import traceback
+from typing import NoReturn
 
 import uvicorn
 
@@ -43,24 +45,32 @@ def serve() -> None:
     reuse_port = settings.reuse_port or workers > 1
     # Bound before forking, so a port in use fails the start at once.
     sock = listening_socket(settings.host, settings.port, reuse_port=reuse_port)
-    children: list[int] = []
+    # A SIGTERM while forking waits until the handler below is in place (else the parent could
+    # die with workers it has not stopped yet).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    parent, children = os.getpid(), list[int]()
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
-            _die_with_parent()
-            # Its own socket on the port: the kernel balances connections across the sockets
-            # (one shared socket would wake every worker for each connection and favour some).
-            sock.close()
-            _run(listening_socket(settings.host, settings.port, reuse_port=True))
-            os._exit(0)
+            _worker(sock, settings, parent)  # never returns
         children.append(pid)
-    stopped: list[int] = []
+    terminated = False
+
+    def on_term(sig: int, _: object) -> None:
+        # Before uvicorn runs (or once it has stopped and re-raised the signal to end the
+        # process): unwind, so the workers are stopped below, whenever the signal came.
+        nonlocal terminated
+        terminated = True
+        raise SystemExit(128 + sig)
+
     if children:
-        # uvicorn re-raises the signal that stopped it once it is done; with the default handler
-        # that would end this process before it has stopped its workers.
-        signal.signal(signal.SIGTERM, lambda sig, _: stopped.append(sig))
+        signal.signal(signal.SIGTERM, on_term)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         _run(sock)
+    except SystemExit:
+        if not terminated:
+            raise
     finally:
         for pid in children:
             try:
@@ -72,9 +82,27 @@ def serve() -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-    if stopped:  # exit as a SIGTERM would have ended it
+    if terminated:  # end as the SIGTERM would have ended it
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
+
+
+def _worker(inherited: socket.socket, settings: GatewaySettings, parent: int) -> NoReturn:
+    """A forked worker: never back into the parent's code, whatever happens."""
+    code = 1
+    try:
+        _die_with_parent()
+        if os.getppid() == parent:  # else it died before that took effect: end now
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            # Its own socket on the port: the kernel balances connections across the sockets
+            # (one shared socket would wake every worker for each connection and favour some).
+            inherited.close()
+            _run(listening_socket(settings.host, settings.port, reuse_port=True))
+            code = 0
+    except Exception:  # noqa: BLE001 - shown, then the worker ends with 1 (never returns)
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def _run(sock: socket.socket) -> None:

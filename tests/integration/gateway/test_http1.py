@@ -196,3 +196,14 @@ async def test_bytes_after_the_answer_drop_the_connection(serve, client: Client)
     await asyncio.sleep(0.05)
     _, body = await call(client, server.url)
     assert body == b"hi" and server.connections == 2
+
+
+async def test_a_second_answer_to_one_request_changes_nothing_and_drops_the_connection(
+    serve, client: Client
+) -> None:
+    twice = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-N: 1\r\n\r\nhi"
+    server = await serve(lambda _: [twice + twice.replace(b"X-N: 1", b"X-N: 2").replace(b"hi", b"ho")])
+    connection, body = await call(client, server.url)
+    assert (body, [v for n, v in connection.headers if n == b"X-N"]) == (b"hi", [b"1"])
+    await call(client, server.url)
+    assert server.connections == 2

@@ -67,6 +67,17 @@ def test_workers_share_the_port_and_stop_with_the_parent(tmp_path: Path) -> None
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_sigterm_while_starting_stops_every_worker(tmp_path: Path) -> None:
+    gateway = _start(tmp_path, _free_port(), MSASHOP_GATEWAY_WORKERS="3")
+    deadline = time.monotonic() + 30
+    while len(workers := _children(gateway.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gateway.send_signal(signal.SIGTERM)  # the parent is still building its app
+    gateway.wait(timeout=20)
+    assert len(workers) == 2 and [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
 def test_without_reuse_port_a_second_gateway_on_the_port_fails(tmp_path: Path) -> None:
     port = _free_port()
     first = _start(tmp_path, port)
