@@ -28,7 +28,7 @@ async def connected(backend: Backend) -> EventBus:
     return bus
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
