@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +32,7 @@ class Instance:
     url: str  # base URL, no trailing slash
     tags: frozenset[str] = field(default_factory=frozenset)
 
-    @property
+    @cached_property  # asked for every proxied request (subset choice, metric label)
     def version(self) -> str:
         """The instance's version tag (`v1`, `v2`, ...); untagged instances are v1."""
         return next((t for t in sorted(self.tags) if _VERSION_TAG.match(t)), "v1")
