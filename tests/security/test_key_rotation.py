@@ -201,3 +201,19 @@ def test_production_refuses_to_start_without_given_keys(tmp_path: Path) -> None:
         UserSettings.load("user", env="production", data_dir=tmp_path)
     for given in ({"signing_keys_dir": tmp_path}, {"signing_keys_pem": "x"}):
         assert UserSettings.load("user", env="production", data_dir=tmp_path, **given)
+
+
+async def test_a_new_kid_just_after_a_jwks_fetch_waits_for_the_next_fetch_rather_than_failing() -> None:
+    from msashop.chassis.revocation import InMemoryRevocationStore
+
+    old, new = SigningKey.generate(), SigningKey.generate()
+    published = {"keys": [old.jwk()]}
+
+    async def fetch() -> dict[str, Any]:
+        return published
+
+    verifier = TokenVerifier(fetch, InMemoryRevocationStore(), min_refetch_seconds=0.3)
+    assert (await verifier.verify(old.access_token("u1")[0])).user_id == "u1"  # fetched just now
+    published = {"keys": [new.jwk(), old.jwk()]}  # the rotation, a moment later
+
+    assert (await verifier.verify(new.access_token("u2")[0])).user_id == "u2"

@@ -67,9 +67,11 @@ def _public_keys(jwks: dict[str, Any]) -> dict[str, Any]:
 class TokenVerifier:
     """Checks access tokens against the user service's JWKS, cached and refetched when needed.
 
-    The set is refetched every `refresh_after` seconds, and at once for a key id it does not know
-    (the user service rotated its key), but at most once per `min_refetch_seconds`: a stream of
-    tokens with made-up key ids must not turn into a stream of JWKS requests.
+    The set is refetched every `refresh_after` seconds, and for a key id it does not know (the
+    user service rotated its key) at most once per `min_refetch_seconds`, so a stream of tokens with
+    made-up key ids cannot turn into a stream of JWKS requests. A token that meets a fetch made
+    just before it waits for the next one rather than failing: right after a rotation, the first
+    tokens of the new key must not be refused because a fetch happened a moment earlier.
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class TokenVerifier:
         store: RevocationStore,
         *,
         refresh_after: float = 300,
-        min_refetch_seconds: float = 5,
+        min_refetch_seconds: float = 1.0,
     ) -> None:
         self.fetch_jwks = fetch_jwks
         self.store = store
@@ -86,24 +88,30 @@ class TokenVerifier:
         self.min_refetch_seconds = min_refetch_seconds
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0  # when the set in hand was fetched (monotonic)
-        self._attempted_at = -float("inf")  # the last fetch, successful or not
+        self._attempted_at = -float("inf")  # when the last fetch started, successful or not
         self._lock = asyncio.Lock()
 
     def set_jwks(self, jwks: dict[str, Any]) -> None:
         self._keys = _public_keys(jwks)
         self._fetched_at = time.monotonic()
 
-    def _should_fetch(self, kid: str) -> bool:
-        if self.fetch_jwks is None:
-            return False
+    def _stale(self) -> bool:
         now = time.monotonic()
-        wanted = kid not in self._keys or now - self._fetched_at > self.refresh_after
-        return wanted and now - self._attempted_at >= self.min_refetch_seconds
+        return (
+            now - self._fetched_at > self.refresh_after
+            and now - self._attempted_at >= self.min_refetch_seconds
+        )
 
     async def _key(self, kid: str) -> Any:
-        if self._should_fetch(kid):
+        if self.fetch_jwks is not None and (kid not in self._keys or self._stale()):
+            arrived = time.monotonic()
             async with self._lock:
-                if self._should_fetch(kid):  # another request may have fetched while we waited
+                if kid not in self._keys and self._attempted_at < arrived:
+                    # No fetch since this token arrived: the next one is for it (the ones queued
+                    # behind take that fetch's answer instead of asking again).
+                    await asyncio.sleep(self._attempted_at + self.min_refetch_seconds - time.monotonic())
+                    await self._fetch()
+                elif kid in self._keys and self._stale():
                     await self._fetch()
         try:
             return self._keys[kid]
