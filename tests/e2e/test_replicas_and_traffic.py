@@ -36,7 +36,10 @@ route = [{ destination = { subset = "v1" }, weight = 90 }, { destination = { sub
 STRANGLER = """
 [[http]]
 match = [{ uri = { prefix = "/api/products" }, method = { regex = "GET|HEAD" } }]
-route = [{ destination = { host = "legacy" }, weight = 90 }, { destination = { host = "product" }, weight = 10 }]
+route = [
+  { destination = { host = "legacy" }, weight = 90 },
+  { destination = { host = "product" }, weight = 10 },
+]
 """
 
 

@@ -53,8 +53,11 @@ class OutboxRelay:
                 await asyncio.sleep(min(10.0, 0.2 * 2**failures))
                 continue
             if sent < self.batch:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+                # as the event is set, and stop() would then wait forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.idle_poll):
+                        await self.wake.wait()
 
     async def publish_pending(self) -> int:
         """Publish one batch in commit order; each row is marked once the broker acknowledged it."""

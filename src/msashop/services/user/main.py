@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,17 +13,6 @@ from msashop.services.user.config import UserSettings
 from msashop.services.user.keyring import KeyRing
 from msashop.services.user.throttle import LoginThrottle
 from msashop.services.user.tokens import TokenIssuer
-
-
-async def _let_the_relay_wake() -> None:
-    """Give the outbox relay a moment to take a wake-up before it is cancelled.
-
-    Almost every request here commits an event (logins, logouts). On Python 3.11, asyncio.wait_for
-    loses a cancellation that arrives while the event it waits on is being set (gh-86296), and the
-    relay's stop() then never returns. The fix belongs in chassis/outbox_relay.py (asyncio.timeout
-    instead of wait_for); until then this keeps the user service's shutdown from hanging.
-    """
-    await asyncio.sleep(0.05)
 
 
 def create_service(
@@ -56,7 +44,6 @@ def create_service(
 
     service.on_startup(start_keyring)
     service.every(settings.keyring_reload_seconds, keyring.reload)
-    service.on_shutdown(_let_the_relay_wake)
 
     if settings.admin_password is not None and settings.admin_password.get_secret_value():
         admin_password = settings.admin_password.get_secret_value()
