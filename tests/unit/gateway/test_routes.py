@@ -60,4 +60,13 @@ def test_admin_paths_without_a_known_area_and_service_resolve_to_nothing(path: s
 
 
 def test_health_covers_every_routed_service() -> None:
-    assert SERVICES == ("inventory", "legacy", "notification", "order", "payment", "product", "shipping", "user")
+    assert SERVICES == (
+        "inventory",
+        "legacy",
+        "notification",
+        "order",
+        "payment",
+        "product",
+        "shipping",
+        "user",
+    )
