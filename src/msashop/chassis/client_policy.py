@@ -28,7 +28,7 @@ class ClientPolicy:
     breaker_failure_rate: float = 0.5
     breaker_reset_seconds: float = 30.0
     breaker_trial_calls: int = 3
-    bulkhead_max_concurrent: int = 20
+    bulkhead_max_concurrent: int = 100
     ejection_base_seconds: float = 10.0
     ejection_max_seconds: float = 120.0
 

@@ -48,7 +48,8 @@ class ServiceSettings(BaseSettings):
     breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
     breaker_reset_seconds: float = Field(default=30.0, ge=0)  # OPEN this long, then HALF_OPEN
     breaker_trial_calls: int = Field(default=3, ge=1)  # HALF_OPEN successes that close it
-    bulkhead_max_concurrent_calls: int = Field(default=20, ge=1)  # per upstream; beyond: 503
+    # Per upstream; beyond: 503. As many as the gateway lets through to one service (its pool).
+    bulkhead_max_concurrent_calls: int = Field(default=100, ge=1)
     ejection_base_seconds: float = Field(default=10.0, ge=0)  # a failing instance is skipped...
     ejection_max_seconds: float = Field(default=120.0, ge=0)  # ...doubling on repeat, up to this
     # Deliveries of one message to a handler before it goes to the dead-letter queue.
