@@ -100,6 +100,11 @@ class NatsJetStreamBus:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=5,
+            # A connection whose reader died must be noticed in seconds, not nats-py's 4 minutes:
+            # after an outage a PONG for a flush that timed out meets a cancelled future, the read
+            # loop stops on InvalidStateError and only the ping timer can tell (stale -> reconnect).
+            ping_interval=5,
+            max_outstanding_pings=3,
         )
         self._js = self._nc.jetstream(timeout=10)
         await self._ensure_stream(
