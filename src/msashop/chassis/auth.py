@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
+from msashop.chassis.cache_metrics import jwks_cache
 from msashop.chassis.errors import Forbidden, Unauthorized
 from msashop.chassis.revocation import RevocationStore
 
@@ -103,6 +104,7 @@ class TokenVerifier:
         )
 
     async def _key(self, kid: str) -> Any:
+        jwks_cache.record(hit=kid in self._keys and not self._stale())
         if self.fetch_jwks is not None and (kid not in self._keys or self._stale()):
             arrived = time.monotonic()
             async with self._lock:
