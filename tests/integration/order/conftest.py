@@ -21,7 +21,13 @@ from aiohttp import web
 
 from msashop.chassis.bus.memory import InMemoryBus
 from msashop.contracts.envelope import Envelope
-from msashop.contracts.events import Payload, ShippingQuote, ShippingQuoteRequest
+from msashop.contracts.events import (
+    Payload,
+    PaymentCaptured,
+    ShippingQuote,
+    ShippingQuoteRequest,
+    StockReserved,
+)
 from msashop.services.order.config import OrderSettings
 from msashop.services.order.main import create_service
 from tests.service_harness import ServiceHarness, running
@@ -126,6 +132,25 @@ class Shop(ServiceHarness):
 
     def sent(self, subject: str, order_id: str) -> list[Envelope]:
         return [e for e in self.bus.published if e.type == subject and e.key == order_id]
+
+
+def steps(saga: dict[str, Any]) -> list[tuple[str, str]]:
+    """A saga answer's step log as (name, status) pairs."""
+    return [(s["name"], s["status"]) for s in saga["steps"]]
+
+
+async def reserved(shop: Shop) -> dict[str, Any]:
+    """An order whose stock is reserved and whose charge is on its way."""
+    order = await shop.place_ok()
+    await shop.reply(StockReserved(order_id=order["id"]))
+    return order
+
+
+async def confirmed(shop: Shop) -> dict[str, Any]:
+    """An order whose payment was captured (CONFIRMED; commit and notification are out)."""
+    order = await reserved(shop)
+    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=Decimal("44.48")))
+    return order
 
 
 @pytest.fixture

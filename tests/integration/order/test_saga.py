@@ -3,8 +3,6 @@
 Deadlines, resends and failed compensations: test_saga_recovery.py.
 """
 
-from typing import Any
-
 from msashop.contracts.envelope import deterministic_id
 from msashop.contracts.events import (
     NotificationSent,
@@ -20,7 +18,7 @@ from msashop.contracts.events import (
 )
 from msashop.services.order.db import SagaRepository
 
-from .conftest import Shop
+from .conftest import Shop, confirmed, reserved, steps
 
 
 async def _payment_token(shop: Shop, order_id: str) -> str | None:
@@ -30,25 +28,8 @@ async def _payment_token(shop: Shop, order_id: str) -> str | None:
     return saga.payment_token
 
 
-def _steps(saga: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(s["name"], s["status"]) for s in saga["steps"]]
-
-
-async def _reserved(shop: Shop) -> dict[str, Any]:
-    """An order whose stock is reserved and whose charge is on its way."""
-    order = await shop.place_ok()
-    await shop.reply(StockReserved(order_id=order["id"]))
-    return order
-
-
-async def _confirmed(shop: Shop) -> dict[str, Any]:
-    order = await _reserved(shop)
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
-    return order
-
-
 async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> None:
-    order = await _reserved(shop)
+    order = await reserved(shop)
     saga_id = (await shop.saga(order["id"]))["saga_id"]
     [charge] = shop.sent("payment.charge", order["id"])
     assert charge.id == deterministic_id(saga_id, "charge")
@@ -84,7 +65,7 @@ async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> N
     await shop.reply(NotificationSent(order_id=order["id"], notification_id="n-1", delivered_via="recorded"))
     saga = await shop.saga(order["id"])
     assert saga["status"] == "COMPLETED"
-    assert _steps(saga) == [
+    assert steps(saga) == [
         ("CREATE_ORDER", "COMPLETED"),
         ("RESERVE_INVENTORY", "COMPLETED"),
         ("PROCESS_PAYMENT", "COMPLETED"),
@@ -95,7 +76,7 @@ async def test_happy_path_reserves_charges_commits_and_confirms(shop: Shop) -> N
 
 
 async def test_declined_payment_cancels_and_releases_stock(shop: Shop) -> None:
-    order = await _reserved(shop)
+    order = await reserved(shop)
     await shop.reply(PaymentDeclined(order_id=order["id"], reason="card_declined"))
     current = await shop.order(order["id"])
     assert (current["status"], current["status_reason"]) == ("CANCELLED", "payment_declined")
@@ -105,17 +86,17 @@ async def test_declined_payment_cancels_and_releases_stock(shop: Shop) -> None:
     assert shop.sent("payment.refund", order["id"]) == []
     assert shop.sent("order.cancelled", order["id"])[0].data["reason"] == "payment_declined"
     assert saga["status"] == "COMPENSATING"  # until inventory confirms the release
-    assert ("PROCESS_PAYMENT", "FAILED") in _steps(saga)
+    assert ("PROCESS_PAYMENT", "FAILED") in steps(saga)
 
     await shop.reply(StockReleased(order_id=order["id"]))
     saga = await shop.saga(order["id"])
-    assert _steps(saga)[-1] == ("RELEASE_INVENTORY", "COMPLETED")
+    assert steps(saga)[-1] == ("RELEASE_INVENTORY", "COMPLETED")
     assert saga["status"] == "FAILED"
     assert shop.sent("notification.send", order["id"]) == []
 
 
 async def test_failed_payment_cancels_and_releases_stock(shop: Shop) -> None:
-    order = await _reserved(shop)
+    order = await reserved(shop)
     await shop.reply(PaymentFailed(order_id=order["id"], reason="provider_error"))
     assert (await shop.order(order["id"]))["status_reason"] == "payment_failed"
     assert len(shop.sent("inventory.release", order["id"])) == 1
@@ -150,7 +131,7 @@ async def test_cancelling_a_pending_order_releases_stock(shop: Shop) -> None:
 
 
 async def test_cancelling_a_confirmed_order_refunds_and_releases(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     response = await shop.client.post(
         f"/orders/{order['id']}/cancel", headers=shop.auth_headers("boss", "admin")
     )
@@ -175,7 +156,7 @@ async def test_cancelling_a_confirmed_order_refunds_and_releases(shop: Shop) -> 
 
 
 async def test_a_shipped_order_can_no_longer_be_cancelled(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     assert (
         await shop.client.post(f"/orders/{order['id']}/ship", headers=shop.auth_headers("u1"))
     ).status_code == 403  # admins ship
@@ -192,7 +173,7 @@ async def test_a_shipped_order_can_no_longer_be_cancelled(shop: Shop) -> None:
 
 
 async def test_a_refund_with_nothing_captured_closes_the_step(shop: Shop) -> None:
-    order = await _reserved(shop)  # the charge is out: cancelling refunds in case it is captured
+    order = await reserved(shop)  # the charge is out: cancelling refunds in case it is captured
     await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     await shop.settle()
     assert len(shop.sent("payment.refund", order["id"])) == 1
@@ -200,7 +181,7 @@ async def test_a_refund_with_nothing_captured_closes_the_step(shop: Shop) -> Non
     await shop.reply(StockReleased(order_id=order["id"]))
     saga = await shop.saga(order["id"])
     assert saga["status"] == "FAILED"
-    assert ("REFUND_PAYMENT", "COMPLETED") in _steps(saga)
+    assert ("REFUND_PAYMENT", "COMPLETED") in steps(saga)
 
 
 async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> None:
@@ -217,7 +198,7 @@ async def test_cancelling_twice_is_409_and_queues_nothing_more(shop: Shop) -> No
 
 
 async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
-    order = await _reserved(shop)
+    order = await reserved(shop)
     await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
     assert (await shop.order(order["id"]))["status"] == "CANCELLED"
@@ -235,7 +216,7 @@ async def test_capture_after_the_user_cancelled_is_refunded(shop: Shop) -> None:
     assert len(shop.sent("payment.refund", order["id"])) == 2  # a second capture is a duplicate
 
     await shop.reply(PaymentRefunded(order_id=order["id"], payment_id="pay-1", amount=44.48))
-    assert ("REFUND_PAYMENT", "COMPLETED") in _steps(await shop.saga(order["id"]))
+    assert ("REFUND_PAYMENT", "COMPLETED") in steps(await shop.saga(order["id"]))
 
 
 async def test_reservation_after_the_user_cancelled_is_released(shop: Shop) -> None:

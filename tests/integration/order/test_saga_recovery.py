@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -12,20 +11,18 @@ from msashop.contracts.envelope import deterministic_id
 from msashop.contracts.events import (
     NotificationFailed,
     NotificationSent,
-    PaymentCaptured,
     PaymentRefunded,
     PaymentRefundFailed,
     ShippingQuoteRequest,
     StockCommitted,
     StockReleased,
-    StockReserved,
 )
 from msashop.services.order.config import OrderSettings
 from msashop.services.order.handlers.recovery import recover_overdue_sagas
 from msashop.services.order.main import create_service
 from tests.service_harness import running
 
-from .conftest import FakeProducts, FakeShipping, Shop
+from .conftest import FakeProducts, FakeShipping, Shop, confirmed, reserved, steps
 
 LATER = timedelta(seconds=301)  # past the default 300 s step deadline
 
@@ -39,24 +36,8 @@ async def _recover(shop: Shop, after: timedelta = LATER) -> int:
     return acted
 
 
-def _steps(saga: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(s["name"], s["status"]) for s in saga["steps"]]
-
-
-async def _reserved(shop: Shop) -> dict[str, Any]:
-    order = await shop.place_ok()
-    await shop.reply(StockReserved(order_id=order["id"]))
-    return order
-
-
-async def _confirmed(shop: Shop) -> dict[str, Any]:
-    order = await _reserved(shop)
-    await shop.reply(PaymentCaptured(order_id=order["id"], payment_id="pay-1", amount=44.48))
-    return order
-
-
 async def test_a_step_past_its_deadline_compensates_a_pending_order(shop: Shop) -> None:
-    waiting_for_payment = await _reserved(shop)
+    waiting_for_payment = await reserved(shop)
     assert await _recover(shop, timedelta(seconds=299)) == 0
     assert await _recover(shop) == 1
     order_id = waiting_for_payment["id"]
@@ -80,7 +61,7 @@ async def test_a_saga_before_any_charge_only_releases(shop: Shop) -> None:
 
 
 async def test_a_paid_order_is_never_cancelled_by_a_deadline_its_steps_are_resent(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     await shop.reply(StockCommitted(order_id=order["id"]))
     assert await _recover(shop) == 1
     assert (await shop.order(order["id"]))["status"] == "CONFIRMED"
@@ -93,13 +74,13 @@ async def test_a_paid_order_is_never_cancelled_by_a_deadline_its_steps_are_resen
     # A new envelope (the bus delivers it again), the same key (the receiver sends once).
     assert {e.data["idempotency_key"] for e in notifications} == {f"{saga['saga_id']}:notify"}
     assert len(shop.sent("inventory.commit", order["id"])) == 1  # already answered: not resent
-    assert _steps(saga)[-2:] == [("SEND_NOTIFICATION", "FAILED"), ("SEND_NOTIFICATION", "RUNNING")]
+    assert steps(saga)[-2:] == [("SEND_NOTIFICATION", "FAILED"), ("SEND_NOTIFICATION", "RUNNING")]
     await shop.reply(NotificationSent(order_id=order["id"], notification_id="n-1", delivered_via="recorded"))
     assert (await shop.saga(order["id"]))["status"] == "COMPLETED"
 
 
 async def test_a_failed_notification_is_retried_later_and_never_cancels(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     await shop.reply(StockCommitted(order_id=order["id"]))
     await shop.reply(NotificationFailed(order_id=order["id"], reason="SMTPServerDisconnected"))
     saga = await shop.saga(order["id"])
@@ -129,14 +110,14 @@ def _alerts(step: str) -> float:
 
 
 async def test_a_refused_refund_fails_the_compensation_and_alerts_admins(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     before = _alerts("REFUND_PAYMENT")
     cancel = await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     assert cancel.status_code == 202
     await shop.reply(PaymentRefundFailed(order_id=order["id"], payment_id="pay-1", reason="provider_error"))
     saga = await shop.saga(order["id"])
     assert (saga["status"], saga["current_step"]) == ("COMPENSATION_FAILED", "REFUND_PAYMENT")
-    assert ("REFUND_PAYMENT", "FAILED") in _steps(saga)
+    assert ("REFUND_PAYMENT", "FAILED") in steps(saga)
     [alert] = shop.sent("order.compensation_failed", order["id"])
     assert alert.data == {
         "order_id": order["id"],
@@ -151,7 +132,7 @@ async def test_a_refused_refund_fails_the_compensation_and_alerts_admins(shop: S
 
 
 async def test_an_unanswered_compensation_is_resent_then_alerts(shop: Shop) -> None:
-    order = await _confirmed(shop)
+    order = await confirmed(shop)
     await shop.client.post(f"/orders/{order['id']}/cancel", headers=shop.auth_headers("u1"))
     await shop.settle()
     await shop.reply(StockReleased(order_id=order["id"]))  # the release answers, the refund never does
