@@ -139,6 +139,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--gateway-workers", type=int, default=1, help="MSASHOP_GATEWAY_WORKERS")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     ensure_tools()
@@ -156,6 +157,7 @@ def main() -> None:
         MSASHOP_GATEWAY_PORTS_FILE=str(root / "data" / "ports.json"),
         MSASHOP_GATEWAY_LOG_LEVEL="WARNING",
         MSASHOP_RATE_LIMITS="off",
+        MSASHOP_GATEWAY_WORKERS=str(args.gateway_workers),
     )
     uvicorn = [sys.executable, "-m", "uvicorn", "upstream_app:app", "--port", str(upstream_port)]
     uvicorn += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
@@ -186,6 +188,7 @@ def main() -> None:
             "gateway_added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 2),
             "nginx_added_p50_ms": round(nginx["p50_ms"] - direct["p50_ms"], 2),
             "connections": args.connections,
+            "gateway_workers": args.gateway_workers,
             "seconds": args.seconds,
         }
         print(json.dumps({k: v for k, v in summary.items() if k != "results"}))
