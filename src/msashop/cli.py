@@ -10,11 +10,13 @@ import typer
 
 from msashop.supervisor.dlq_cli import app as dlq_app
 from msashop.supervisor.keys_cli import app as keys_app
+from msashop.supervisor.logs_cli import logs as logs_command
 from msashop.supervisor.projections_cli import app as projections_app
 
 app = typer.Typer(help="msashop: a working microservice e-commerce platform.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
+app.command("logs")(logs_command)
 app.add_typer(keys_app, name="keys")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
