@@ -40,6 +40,7 @@ from msashop.chassis.bus.port import (
     Responder,
     RpcError,
     RpcTimeout,
+    group_by_key,
     redelivery_delay,
 )
 from msashop.contracts.envelope import Envelope
@@ -211,7 +212,10 @@ class NatsJetStreamBus:
             # Keys run side by side; within one key, messages go strictly in order. The next
             # fetch waits for the whole batch, so order holds across batches too.
             await asyncio.gather(
-                *(self._handle_in_order(batch, route, durable, group) for batch in _by_key(messages))
+                *(
+                    self._handle_in_order(batch, route, durable, group)
+                    for batch in group_by_key(messages, lambda msg: msg.data, lambda msg: msg.subject)
+                )
             )
 
     async def _handle_in_order(self, messages: list[Msg], route: Route, durable: str, group: str) -> None:
@@ -432,15 +436,3 @@ class NatsJetStreamBus:
         if self._js is None:
             raise RuntimeError("bus is not connected")
         return self._js
-
-
-def _by_key(messages: list[Msg]) -> list[list[Msg]]:
-    """The fetched messages grouped by envelope key, each group in fetch order."""
-    groups: dict[str, list[Msg]] = {}
-    for msg in messages:
-        try:
-            key = Envelope.from_bytes(msg.data).key or msg.subject
-        except ValidationError:
-            key = msg.subject  # _handle terminates it; where it queues does not matter
-        groups.setdefault(key, []).append(msg)
-    return list(groups.values())

@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
 
 from msashop.contracts.envelope import Envelope
 
@@ -35,6 +37,25 @@ Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 DEFAULT_MAX_ATTEMPTS = 5
 MAX_REDELIVERY_DELAY = 30.0
+
+
+M = TypeVar("M")
+
+
+def group_by_key(
+    messages: list[M], body: Callable[[M], bytes], fallback: Callable[[M], str]
+) -> list[list[M]]:
+    """Messages grouped by envelope key, each group in the order received: adapters handle the
+    groups side by side and each group in order. A message without a key (or not an envelope,
+    which the adapter then refuses) goes under `fallback(message)`."""
+    groups: dict[str, list[M]] = {}
+    for message in messages:
+        try:
+            key = Envelope.from_bytes(body(message)).key or fallback(message)
+        except ValidationError:
+            key = fallback(message)
+        groups.setdefault(key, []).append(message)
+    return list(groups.values())
 
 
 def redelivery_delay(attempt: int) -> float:

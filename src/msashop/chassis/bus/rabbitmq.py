@@ -41,6 +41,7 @@ from msashop.chassis.bus.port import (
     DeadLetter,
     MessageHandler,
     Responder,
+    group_by_key,
     redelivery_delay,
 )
 from msashop.chassis.bus.rabbitmq_rpc import PUBLISH_TIMEOUT, RabbitMqRpc
@@ -223,7 +224,12 @@ class RabbitMqBus:
                 batch.append(consumer.inbox.get_nowait())
             consumer.busy, consumer.in_hand = True, len(batch)
             try:
-                await asyncio.gather(*(self._settle_in_order(consumer, group) for group in _by_key(batch)))
+                await asyncio.gather(
+                    *(
+                        self._settle_in_order(consumer, group)
+                        for group in group_by_key(batch, lambda message: message.body, lambda _: "")
+                    )
+                )
             finally:
                 consumer.busy, consumer.in_hand = False, 0
 
@@ -447,15 +453,3 @@ class RabbitMqBus:
         if self._exchange is None:
             raise RuntimeError("bus is not connected")
         return self._exchange
-
-
-def _by_key(messages: list[AbstractIncomingMessage]) -> list[list[AbstractIncomingMessage]]:
-    """Messages grouped by envelope key, each group in delivery order."""
-    groups: dict[str, list[AbstractIncomingMessage]] = {}
-    for message in messages:
-        try:
-            key = Envelope.from_bytes(message.body).key or ""
-        except ValidationError:
-            key = ""  # _handle rejects it; where it queues does not matter
-        groups.setdefault(key, []).append(message)
-    return list(groups.values())
