@@ -322,29 +322,19 @@ async def get_order(
 
 @router.post("/{order_id}/cancel", response_model=OrderOut, status_code=202)
 async def cancel_order(order_id: str, request: Request, user: CurrentUser, orchestrator: Saga) -> OrderOut:
-    service = get_service(request)
-
-    async def attempt() -> Order:
-        async with service.unit_of_work() as uow:
-            order = await orders.cancel_order(uow, orchestrator, order_id, user)
-            await uow.commit()
-        return order
-
-    return OrderOut.of_order(await store.retry_on_conflict(attempt))
+    order = await store.committed_retrying_on_conflict(
+        get_service(request).unit_of_work, lambda uow: orders.cancel_order(uow, orchestrator, order_id, user)
+    )
+    return OrderOut.of_order(order)
 
 
 @router.post("/{order_id}/ship", response_model=OrderOut, status_code=202)
 async def ship_order(order_id: str, request: Request, _: AdminUser) -> OrderOut:
     """CONFIRMED -> SHIPPED (admin); a shipped order can no longer be cancelled."""
-    service = get_service(request)
-
-    async def attempt() -> Order:
-        async with service.unit_of_work() as uow:
-            order = await orders.ship_order(uow, order_id)
-            await uow.commit()
-        return order
-
-    return OrderOut.of_order(await store.retry_on_conflict(attempt))
+    order = await store.committed_retrying_on_conflict(
+        get_service(request).unit_of_work, lambda uow: orders.ship_order(uow, order_id)
+    )
+    return OrderOut.of_order(order)
 
 
 @router.get("/{order_id}/saga", response_model=SagaOut)

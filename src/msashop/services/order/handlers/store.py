@@ -41,3 +41,17 @@ async def retry_on_conflict(command: Callable[[], Awaitable[T]]) -> T:
                 raise
             log.info("order.concurrency_conflict_retried", attempt=attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def committed_retrying_on_conflict(
+    new_uow: Callable[[], UnitOfWork], work: Callable[[UnitOfWork], Awaitable[T]]
+) -> T:
+    """`work` in its own unit of work, committed; run again on fresh state after a conflict."""
+
+    async def attempt() -> T:
+        async with new_uow() as uow:
+            result = await work(uow)
+            await uow.commit()
+        return result
+
+    return await retry_on_conflict(attempt)
