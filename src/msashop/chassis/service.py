@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from msashop.chassis.db import Database
 from msashop.chassis.dead_letters import router as dead_letter_admin
 from msashop.chassis.discovery import Discovery
 from msashop.chassis.errors import install_error_handlers
+from msashop.chassis.health import HealthChecker, Report, ready_response, standard_checks
 from msashop.chassis.logging import configure_logging
 from msashop.chassis.metrics import (
     RequestMiddleware,
@@ -60,6 +62,7 @@ class Service:
         store: RevocationStore | None = None,
         uses_bus: bool = True,
         health: Callable[[], Awaitable[JSONResponse]] | None = None,
+        downstreams: tuple[str, ...] = (),
     ) -> None:
         self.name = settings.service_name
         self.settings = settings
@@ -82,6 +85,14 @@ class Service:
             timeout=settings.call_timeout_seconds,
             caller=self.name,
             policy=ClientPolicy.from_settings(settings),
+        )
+        # /ready: `downstreams` are the services this one calls synchronously (not critical).
+        self.checks: HealthChecker = standard_checks(
+            settings.ready_timeout_seconds,
+            database=self.db.ping if self.db else None,
+            broker=self.bus.ping if self.bus else None,
+            store=self.store.ping if settings.store_url else None,
+            downstreams={name: partial(self.client.get, name, "/health") for name in downstreams},
         )
         self.crash_points = CrashPoints(settings.crash_file)
         self.verifier = TokenVerifier(self._fetch_jwks, self.store)
@@ -247,22 +258,8 @@ class Service:
         if self.bus is not None:
             await report_backlog(self.bus, self.name)
 
-    async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        probes: dict[str, Callable[[], Awaitable[None]]] = {}
-        if self.db is not None:
-            probes["database"] = self.db.ping
-        if self.bus is not None:
-            probes["broker"] = self.bus.ping
-        if self.settings.store_url:
-            probes["store"] = self.store.ping
-        for name, probe in probes.items():
-            try:
-                await asyncio.wait_for(probe(), timeout=2)
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
-                checks[name] = f"down: {type(exc).__name__}"
-        return checks
+    async def readiness(self) -> Report:
+        return await self.checks.run()
 
     def _build_app(self) -> FastAPI:
         @contextlib.asynccontextmanager
@@ -296,12 +293,7 @@ class Service:
 
         @app.get("/ready", include_in_schema=False)
         async def ready() -> JSONResponse:
-            checks = await self.readiness()
-            ok = all(v == "ok" for v in checks.values())
-            return JSONResponse(
-                {"status": "ready" if ok else "not_ready", "service": self.name, "checks": checks},
-                status_code=200 if ok else 503,
-            )
+            return ready_response(self.name, await self.readiness())
 
         app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
         return app

@@ -54,6 +54,8 @@ class ServiceSettings(BaseSettings):
     ejection_max_seconds: float = Field(default=120.0, ge=0)  # ...doubling on repeat, up to this
     # Deliveries of one message to a handler before it goes to the dead-letter queue.
     bus_max_attempts: int = 5
+    # Each /ready check (database, broker, store, downstreams) answers within this or is down.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
     crash_file: Path | None = None
 

@@ -32,6 +32,7 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # Methods whose request always carries a length, 0 included (RFC 9110 8.6).
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 NO_BODY_STATUSES = frozenset({204, 304})
+READY_BODY_LIMIT = 64 * 1024  # a /ready report is a few hundred bytes
 
 
 def _unavailable(service: str) -> UpstreamUnavailable:
@@ -188,30 +189,29 @@ class Upstreams:
         finally:
             connection.release()
 
-    async def ready(self, discovery: Discovery, service: str) -> str:
-        """`ok` when the service answers its /ready with 200, else why not."""
-        try:
-            origin = self.client.origin(discovery.url(service))
-        except UpstreamUnavailable:
-            return "down: no address known"
+    async def ready(self, url: str) -> tuple[int, bytes]:
+        """GET `url`/ready: its status and body; 0 and the reason when nothing answered in time."""
+        origin = self.client.origin(url)
         head = request_head("GET", origin.base_path + b"/ready", origin.host_header, [], None)
         connection: Connection | None = None
+        body = bytearray()
         try:
             async with asyncio.timeout(self.settings.health_timeout_seconds):
                 connection = await origin.connection()
                 await connection.exchange(
                     head, b"", is_head=False, timeout=self.settings.health_timeout_seconds
                 )
-                while await connection.read(self.settings.health_timeout_seconds):
-                    pass  # read to the end, so the connection can be used again
+                # Read to the end, so the connection can be used again; keep what a report needs.
+                while chunk := await connection.read(self.settings.health_timeout_seconds):
+                    if len(body) < READY_BODY_LIMIT:
+                        body += chunk
         except (UpstreamError, TimeoutError) as exc:
-            return f"down: {type(exc).__name__}"
+            return 0, type(exc).__name__.encode()
         finally:
             if connection is not None:
                 connection.release()
         assert connection is not None
-        status = connection.status
-        return "ok" if status == 200 else f"down: answered {status}"
+        return connection.status, bytes(body)
 
 
 def _length(headers: list[RawHeader]) -> bytes | None:

@@ -35,8 +35,16 @@ def _detail(status: int, body: str) -> str:
         return f"HTTP {status}"
     checks = data.get("checks") or data.get("services") if isinstance(data, dict) else None
     if isinstance(checks, dict) and checks:
-        return ", ".join(f"{k}: {v}" for k, v in checks.items())
+        return ", ".join(f"{k}: {_state(v)}" for k, v in checks.items())
     return f"HTTP {status}"
+
+
+def _state(check: object) -> str:
+    """A /ready check (`{"status", "response_time_ms", "error"?}`) or a gateway service state."""
+    if not isinstance(check, dict):
+        return str(check)
+    shown = f"{check.get('status')} ({check.get('response_time_ms')} ms)"
+    return f"{shown}: {check['error']}" if check.get("error") else shown
 
 
 def run_status(data_dir: Path, console: PlatformConsole) -> int:

@@ -22,12 +22,14 @@ class Fake:
     name: str
     url: str = ""
     ready: bool = True
+    report: dict | None = None  # the /ready body (default: up)
     seen: list[dict] = field(default_factory=list)
 
 
 async def _start(fake: Fake) -> web.AppRunner:
     async def ready(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ready"}, status=200 if fake.ready else 503)
+        body = fake.report or {"status": "up", "checks": {}}
+        return web.json_response(body, status=200 if fake.ready else 503)
 
     async def conflict(_: web.Request) -> web.Response:
         body = {"error": {"code": "conflict", "message": "email already registered"}}
@@ -71,9 +73,9 @@ class Env:
     users: Fake
     catalog: Fake
 
-    def point(self, **overrides: str) -> None:
+    def point(self, **overrides: str | list[str]) -> None:
         """user, notification -> the `users` fake; everything else -> the `catalog` fake."""
-        urls = {
+        urls: dict[str, str | list[str]] = {
             name: self.catalog.url
             for name in ("product", "inventory", "order", "payment", "shipping", "legacy")
         }
@@ -202,15 +204,43 @@ async def test_body_over_one_mebibyte_is_refused_with_413(env: Env) -> None:
     assert len(env.catalog.seen) == 1
 
 
+SERVICES = ("inventory", "legacy", "notification", "order", "payment", "product", "shipping", "user")
+
+
 async def test_health_is_ok_when_every_service_is_ready(env: Env) -> None:
     answer = await env.client.get("/health")
     assert answer.status_code == 200
-    assert answer.json() == {
-        "status": "ok",
-        "services": dict.fromkeys(
-            ("inventory", "legacy", "notification", "order", "payment", "product", "shipping", "user"), "ok"
-        ),
+    body = answer.json()
+    assert (body["status"], body["services"]) == ("ok", dict.fromkeys(SERVICES, "ok"))
+    assert body["instances"]["product"] == {"product-1": {"state": "ok"}}
+
+
+async def test_health_is_ok_while_one_instance_of_each_service_is_ready(env: Env) -> None:
+    env.point(product=[_closed_port_url(), env.catalog.url])
+    answer = await env.client.get("/health")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["services"]["product"] == "ok"
+    assert body["instances"]["product"]["product-1"]["state"].startswith("down: ")
+    assert body["instances"]["product"]["product-2"] == {"state": "ok"}
+
+
+async def test_a_degraded_service_is_listed_and_health_stays_200(env: Env) -> None:
+    env.users.report = {
+        "status": "degraded",
+        "checks": {
+            "database": {"status": "up", "response_time_ms": 1.0},
+            "product": {"status": "down", "response_time_ms": 2000.0, "error": "no answer within 2 s"},
+        },
     }
+    answer = await env.client.get("/health")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "ok"
+    assert body["services"]["user"] == body["services"]["notification"] == "degraded"
+    assert body["services"]["product"] == "ok"
+    # Which checks fail, never their errors: /health is public.
+    assert body["instances"]["user"] == {"user-1": {"state": "degraded", "failing": ["product"]}}
 
 
 async def test_health_is_503_naming_the_down_services(env: Env) -> None:

@@ -20,7 +20,13 @@ from msashop.services.order.shipping import BusShippingQuotes
 
 def create_service(settings: OrderSettings | None = None, bus: EventBus | None = None) -> Service:
     settings = settings or OrderSettings.load("order")
-    service = Service(settings, migrations=Path(__file__).parent / "migrations", bus=bus)
+    # It calls user and product synchronously (GET /orders/{id}?expand=...): /ready checks them.
+    service = Service(
+        settings,
+        migrations=Path(__file__).parent / "migrations",
+        bus=bus,
+        downstreams=("user", "product"),
+    )
     service.include_router(api.router)
     install_idempotency(service)  # Idempotency-Key on POST /orders; expired keys purged hourly
     service.include_router(api.admin_router)
