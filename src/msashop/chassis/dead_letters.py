@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from msashop.chassis.auth import AdminUser
 from msashop.chassis.bus.port import DeadLetter, EventBus
 from msashop.chassis.errors import NotFound
+from msashop.chassis.responses import ADMIN
 
 # How many dead letters one call looks at: show and replay find a letter among these, and
 # "replay all" / "purge all" handle at most this many per call (run again for the rest).
@@ -77,7 +78,7 @@ def _admin(request: Request) -> DeadLetterAdmin:
 
 Admin = Annotated[DeadLetterAdmin, Depends(_admin)]
 
-router = APIRouter(prefix="/admin/dlq", tags=["admin"])
+router = APIRouter(prefix="/admin/dlq", tags=["admin"], responses=ADMIN)
 
 
 @router.get("")

@@ -30,5 +30,6 @@ Uow = Annotated[UnitOfWork, Depends(new_unit_of_work)]
 Client = Annotated[ServiceClient, Depends(get_client)]
 
 
-PageNumber = Annotated[int, Query(ge=1, description="page number, from 1")]
+# Bounded so the offset fits a database integer (an unbounded page was a 500 on SQLite).
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="items per page, 1-100")]

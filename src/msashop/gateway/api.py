@@ -1,9 +1,12 @@
-"""HTTP in: the web UI at / (the proxied paths are `forward.py`'s raw ASGI endpoint)."""
+"""HTTP in: the web UI at / and the platform's OpenAPI document (the proxied paths are
+`forward.py`'s raw ASGI endpoint)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
+
+from msashop.gateway.openapi import PlatformDocument
 
 router = APIRouter()
 
@@ -18,3 +21,10 @@ UI_HEADERS = {
 @router.get("/", include_in_schema=False)
 async def storefront(request: Request) -> FileResponse:
     return FileResponse(request.app.state.web_dir / "index.html", headers=UI_HEADERS)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> JSONResponse:
+    """Every service's API at the gateway's paths (openapi.py); /docs shows it."""
+    document: PlatformDocument = request.app.state.platform_openapi
+    return JSONResponse(await document.get())

@@ -14,6 +14,7 @@ from msashop.gateway import api, forward
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.health import aggregate_health
 from msashop.gateway.mesh import Mesh
+from msashop.gateway.openapi import PlatformDocument
 from msashop.gateway.proxy import Upstreams
 from msashop.gateway.traffic_file import TrafficFile
 
@@ -37,6 +38,13 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
     service.app.state.upstreams = upstreams
     service.app.state.mesh = mesh
     service.app.state.web_dir = web_dir
+    service.app.state.platform_openapi = PlatformDocument(
+        lambda name: service.client.get(name, "/openapi.json"), version=settings.version
+    )
+    # FastAPI's own /openapi.json would describe the gateway's handful of routes: api.router's
+    # answers with the whole platform's API instead (and /docs shows that).
+    routes = service.app.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", "") != service.app.openapi_url]
     service.include_router(api.router)
     forward.install(service, forward.Forwarder(service, upstreams, mesh, settings.max_body_bytes))
     service.app.mount("/static", StaticFiles(directory=web_dir), name="static")

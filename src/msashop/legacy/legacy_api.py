@@ -63,7 +63,7 @@ async def list_products(
     uow: Uow,
     keyword: Annotated[str | None, Query(max_length=100)] = None,
     cat_cd: Annotated[str | None, Query(alias="catCd", max_length=64)] = None,
-    page_no: Annotated[int, Query(alias="pageNo", ge=1)] = 1,
+    page_no: Annotated[int, Query(alias="pageNo", ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     async with uow:

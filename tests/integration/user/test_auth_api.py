@@ -240,18 +240,20 @@ async def test_logout_with_another_users_refresh_token_ends_both_sessions(user_a
     ).status_code == 401
 
 
-async def test_batch_returns_known_users_to_any_authenticated_caller(user_api) -> None:
-    client = user_api.client
-    alice = await _register(client, "alice@example.com")
-    bob = await _register(client, "bob@example.com")
-    ids = ",".join([alice["id"], bob["id"], "missing"])
-    assert (await client.get("/users/batch", params={"ids": ids})).status_code == 401
-    found = await client.get("/users/batch", params={"ids": ids}, headers=_bearer(await _login(client)))
-    assert found.status_code == 200
-    assert sorted(found.json(), key=lambda u: u["email"]) == [
-        {"id": alice["id"], "name": "Alice", "email": "alice@example.com"},
-        {"id": bob["id"], "name": "Alice", "email": "bob@example.com"},
-    ]
+async def test_batch_shows_a_customer_only_themselves_and_an_admin_everyone(tmp_path: Path) -> None:
+    async with _running(tmp_path, admin_password="batch-admin-pass-1") as user:
+        client = user.client
+        alice = await _register(client, "alice@example.com")
+        bob = await _register(client, "bob@example.com")
+        ids = ",".join([alice["id"], bob["id"], "missing"])
+        assert (await client.get("/users/batch", params={"ids": ids})).status_code == 401
+        # Another customer's name and email are not Alice's to read (BOLA): only her own row.
+        found = await client.get("/users/batch", params={"ids": ids}, headers=_bearer(await _login(client)))
+        assert found.status_code == 200
+        assert found.json() == [{"id": alice["id"], "name": "Alice", "email": "alice@example.com"}]
+        admin = _bearer(await _login(client, "admin@msashop.local", "batch-admin-pass-1"))
+        everyone = await client.get("/users/batch", params={"ids": ids}, headers=admin)
+        assert sorted(u["email"] for u in everyone.json()) == ["alice@example.com", "bob@example.com"]
 
 
 async def test_jwks_verifies_the_access_tokens_it_signs(user_api) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from msashop.chassis.auth import AdminUser
 from msashop.chassis.dependencies import Uow
 from msashop.chassis.errors import NotFound
+from msashop.chassis.responses import ADMIN
 from msashop.services.inventory import handlers
 from msashop.services.inventory.db import InventoryRepository
 from msashop.services.inventory.domain import Stock
@@ -52,7 +53,7 @@ async def get_stock_level(product_id: str, uow: Uow) -> StockOut:
     return StockOut.of(item)
 
 
-@router.put("/{product_id}", response_model=StockOut)
+@router.put("/{product_id}", response_model=StockOut, responses=ADMIN)
 async def restock(product_id: str, body: StockChange, uow: Uow, _: AdminUser) -> StockOut:
     async with uow:
         item = await handlers.restock(uow, product_id, body.available)

@@ -19,6 +19,7 @@ from msashop.chassis.idempotent_requests import (
     Recorder,
     respond_idempotently,
 )
+from msashop.chassis.responses import ADMIN, errors
 from msashop.services.order.composition import compose, parse_expand
 from msashop.services.order.db import OrderViews, SagaRepository
 from msashop.services.order.domain import MAX_LINES, MAX_QUANTITY, Order, OrderStatus, ShippingAddress
@@ -283,7 +284,7 @@ async def list_my_orders(
 
 
 # Declared before /{order_id} so "analytics" is never taken for an order id.
-@router.get("/analytics", response_model=Analytics)
+@router.get("/analytics", response_model=Analytics, responses=ADMIN)
 async def analytics(uow: Uow, _: AdminUser) -> Analytics:
     async with uow:
         repo = OrderViews(uow.session)
@@ -320,7 +321,7 @@ async def get_order(
     return await compose(body, wanted, client, request.headers.get("authorization"))
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut, status_code=202)
+@router.post("/{order_id}/cancel", response_model=OrderOut, status_code=202, responses=errors(409))
 async def cancel_order(order_id: str, request: Request, user: CurrentUser, orchestrator: Saga) -> OrderOut:
     order = await store.committed_retrying_on_conflict(
         get_service(request).unit_of_work, lambda uow: orders.cancel_order(uow, orchestrator, order_id, user)
@@ -328,7 +329,7 @@ async def cancel_order(order_id: str, request: Request, user: CurrentUser, orche
     return OrderOut.of_order(order)
 
 
-@router.post("/{order_id}/ship", response_model=OrderOut, status_code=202)
+@router.post("/{order_id}/ship", response_model=OrderOut, status_code=202, responses=errors(403, 409))
 async def ship_order(order_id: str, request: Request, _: AdminUser) -> OrderOut:
     """CONFIRMED -> SHIPPED (admin); a shipped order can no longer be cancelled."""
     order = await store.committed_retrying_on_conflict(
@@ -363,7 +364,7 @@ async def get_saga(order_id: str, uow: Uow, user: CurrentUser) -> SagaOut:
 
 
 # Per-service admin API, reached through the gateway at /api/admin/projections/order/...
-admin_router = APIRouter(prefix="/admin/projections", tags=["admin"])
+admin_router = APIRouter(prefix="/admin/projections", tags=["admin"], responses=ADMIN)
 
 
 @admin_router.post("/rebuild", response_model=RebuildOut)

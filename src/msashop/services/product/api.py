@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from msashop.chassis.auth import AdminUser
 from msashop.chassis.dependencies import PageNumber, PageSize, Uow
 from msashop.chassis.errors import NotFound
+from msashop.chassis.responses import ADMIN, errors
 from msashop.services.product import handlers
 from msashop.services.product.db import ProductRepository
 from msashop.services.product.domain import Product
@@ -102,7 +103,7 @@ async def get_product(product_id: str, uow: Uow) -> ProductOut:
     return ProductOut.of(product)
 
 
-@router.post("", response_model=ProductOut, status_code=201)
+@router.post("", response_model=ProductOut, status_code=201, responses=errors(403, 409))
 async def create_product(body: ProductIn, uow: Uow, _: AdminUser) -> ProductOut:
     async with uow:
         product = await handlers.create_product(uow, **body.model_dump())
@@ -110,7 +111,7 @@ async def create_product(body: ProductIn, uow: Uow, _: AdminUser) -> ProductOut:
     return ProductOut.of(product)
 
 
-@router.put("/{product_id}", response_model=ProductOut)
+@router.put("/{product_id}", response_model=ProductOut, responses=ADMIN)
 async def update_product(product_id: str, body: ProductChange, uow: Uow, _: AdminUser) -> ProductOut:
     async with uow:
         product = await handlers.update_product(uow, product_id, **body.model_dump())
@@ -118,7 +119,7 @@ async def update_product(product_id: str, body: ProductChange, uow: Uow, _: Admi
     return ProductOut.of(product)
 
 
-@router.delete("/{product_id}", status_code=204)
+@router.delete("/{product_id}", status_code=204, responses=ADMIN)
 async def delete_product(product_id: str, uow: Uow, _: AdminUser) -> Response:
     async with uow:
         await handlers.delete_product(uow, product_id)

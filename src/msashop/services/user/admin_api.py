@@ -10,10 +10,11 @@ from pydantic import BaseModel
 
 from msashop.chassis.auth import AdminUser
 from msashop.chassis.dependencies import get_service
+from msashop.chassis.responses import ADMIN
 from msashop.services.user.keyring import KeyRing
 from msashop.services.user.keys import KeyRecord
 
-router = APIRouter(prefix="/admin/keys", tags=["admin"])
+router = APIRouter(prefix="/admin/keys", tags=["admin"], responses=ADMIN)
 
 
 def _keyring(request: Request) -> KeyRing:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from msashop.chassis.auth import CurrentUser
 from msashop.chassis.dependencies import Uow, get_service
 from msashop.chassis.errors import NotFound
+from msashop.chassis.responses import errors
 from msashop.services.user import handlers
 from msashop.services.user.db import UserRepository
 from msashop.services.user.domain import PASSWORD_MAX_LENGTH, User, check_password
@@ -120,7 +121,7 @@ class TokenOut(BaseModel):
         )
 
 
-@router.post("/auth/register", response_model=UserOut, status_code=201)
+@router.post("/auth/register", response_model=UserOut, status_code=201, responses=errors(409))
 async def register(body: RegisterIn, uow: Uow) -> UserOut:
     async with uow:
         user = await handlers.register(uow, email=body.email, password=body.password, name=body.name)
@@ -167,7 +168,7 @@ async def logout(body: RefreshIn, caller: CurrentUser, uow: Uow, issuer: Issuer)
     return Response(status_code=204)
 
 
-@router.get("/users/me", response_model=UserOut)
+@router.get("/users/me", response_model=UserOut, responses=errors(404))
 async def me(caller: CurrentUser, uow: Uow) -> UserOut:
     async with uow:
         user = await UserRepository(uow.session).get(caller.user_id)
@@ -178,10 +179,15 @@ async def me(caller: CurrentUser, uow: Uow) -> UserOut:
 
 @router.get("/users/batch", response_model=list[UserSummary])
 async def get_users_by_ids(
-    _: CurrentUser, uow: Uow, ids: Annotated[str, Query(max_length=4000, description="comma-separated ids")]
+    caller: CurrentUser,
+    uow: Uow,
+    ids: Annotated[str, Query(max_length=4000, description="comma-separated ids")],
 ) -> list[UserSummary]:
-    """Batch get by ids for API composition (order + user details in one call, no N+1)."""
-    wanted = [i for i in ids.split(",") if i][:100]
+    """Batch get by ids for API composition (order + user details in one call, no N+1).
+
+    A customer sees only themselves among the ids (another user's name and email are theirs);
+    an admin sees everyone asked for."""
+    wanted = [i for i in ids.split(",") if i and (caller.is_admin or i == caller.user_id)][:100]
     async with uow:
         found = await UserRepository(uow.session).get_many(wanted)
     return [UserSummary(id=u.id, name=u.name, email=u.email) for u in found]
