@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,7 @@ log = structlog.get_logger()
 STREAM = "MSASHOP"
 PREFIX = "msashop."
 CLOSE_GRACE_SECONDS = 4.0
+PING_TIMEOUT_SECONDS = 2.0
 RPC_QUEUE = "responders"
 RPC_ERROR_HEADER = "Msashop-Rpc-Error"
 # A message a consumer took and never acknowledged (its process died) is delivered again after
@@ -58,6 +60,10 @@ ACK_WAIT_SECONDS = 15
 
 # What a consumer runs for one message: the handler and its attempt limit, None if it has none.
 Route = Callable[[Envelope], "tuple[MessageHandler, int] | None"]
+
+
+async def _answer_ping(msg: Msg) -> None:
+    await msg.respond(b"")
 
 
 def _token(name: str) -> str:
@@ -87,6 +93,8 @@ class NatsJetStreamBus:
         self.dlq_stream = f"{stream}_DLQ"
         self.dlq_prefix = f"{base}_dlq."
         self.rpc_prefix = f"{base}_rpc."
+        # This process's own subject for ping(), outside every stream (nothing stores it).
+        self.ping_subject = f"{base}_ping.{uuid.uuid4().hex}"
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,6 +116,7 @@ class NatsJetStreamBus:
             max_outstanding_pings=3,
         )
         self._js = self._nc.jetstream(timeout=10)
+        await self._nc.subscribe(self.ping_subject, cb=_answer_ping)  # re-subscribed on reconnect
         await self._ensure_stream(
             StreamConfig(name=self.stream, subjects=[f"{self.prefix}>"], duplicate_window=120.0)
         )
@@ -143,9 +152,12 @@ class NatsJetStreamBus:
             await self._nc.close()
 
     async def ping(self) -> None:
+        """A request to this process's own subject, answered by its own subscription: the server
+        routes both ways and our read loop is alive. Not `flush()`: a flush that times out
+        cancels its PONG future, and the late PONG then stops nats-py's read loop."""
         if self._nc is None or not self._nc.is_connected:
             raise ConnectionError("not connected to NATS")
-        await self._nc.flush(timeout=2)
+        await self._nc.request(self.ping_subject, b"", timeout=PING_TIMEOUT_SECONDS)
 
     async def publish(self, envelope: Envelope) -> None:
         await self._jetstream().publish(
