@@ -4,14 +4,19 @@ payments add up, and no effect happens twice (issue 4, "Done means").
 The embedded nats-server of a platform of its own is frozen with SIGSTOP: clients keep their TCP
 connections but get no answers, exactly like a dead broker, and the supervisor does not restart
 it (the process has not exited). Sagas in flight stall (their events wait in the outboxes) and
-SIGCONT brings the broker back. Placing an order needs a shipping quote, an RPC over the bus, so
-while the broker is down it answers 503 shipping_unavailable; the client retries with the same
-Idempotency-Key, as CONTRACT.md asks, and must never get two orders for one key.
+SIGCONT brings the broker back. Meanwhile the order service's /ready must say so: 503 within
+5 s of the freeze, 200 again on its own within 30 s of the thaw, the same process throughout
+(readiness failing is no reason for the supervisor to restart anything). Placing an order needs
+a shipping quote, an RPC over the bus, so while the broker is down it answers 503
+shipping_unavailable; the client retries with the same Idempotency-Key, as CONTRACT.md asks, and
+must never get two orders for one key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import time
@@ -26,6 +31,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import TERMINAL, Platform, ShopClient, User
+from tests.e2e.test_resilience import service_pids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.bus_nats]
 
@@ -39,6 +45,8 @@ OUTAGE_SECONDS = 20
 SETTLE_SECONDS = 180  # after the last order is placed
 DECLINE_EVERY = 10  # every 10th order pays with a declined card, so some end CANCELLED
 PLACE_WITHIN = 60  # s of retrying one order (503 while the broker is down)
+READY_DOWN_WITHIN = 5.0  # s from the freeze to the order service's /ready answering 503
+READY_BACK_WITHIN = 30.0  # s from the thaw to its /ready answering 200 again
 
 
 @dataclass
@@ -84,6 +92,32 @@ def nats_server_pid(platform: Platform) -> int:
             found.append(int(entry.name))
     assert len(found) == 1, f"expected one nats-server for {store!r}, found {found}"
     return found[0]
+
+
+@dataclass
+class ReadyWatch:
+    """The order service's /ready, asked every 0.25 s: (time the answer came, status; 0: none)."""
+
+    url: str
+    answers: list[tuple[float, int]] = field(default_factory=list)
+    thawed_at: float | None = None  # set once the broker is back: then `back` waits for a 200
+    back: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    status = (await client.get(f"{self.url}/ready")).status_code
+                except httpx.HTTPError:
+                    status = 0
+                self.answers.append((time.monotonic(), status))
+                if status == 200 and self.thawed_at is not None:
+                    self.back.set()
+                await asyncio.sleep(0.25)
+
+    def first(self, status: int, after: float) -> float | None:
+        """Seconds from `after` to the first answer with `status` that came after it."""
+        return next((at - after for at, got in self.answers if at > after and got == status), None)
 
 
 async def place(client: httpx.AsyncClient, shop: ShopClient, order: Placed) -> None:
@@ -203,10 +237,27 @@ async def test_a_20_s_broker_outage_during_200_checkouts_leaves_everything_consi
         for n in range(ORDERS)
     ]
     pid = nats_server_pid(shop.platform)
+    order_pids = service_pids(shop.platform, "order")
+    ready = ReadyWatch(json.loads(shop.platform.ports_file.read_text())["order"])
+    watching = asyncio.Event()
+    watcher = asyncio.create_task(ready.run(watching))
 
     limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(base_url=shop.base_url, timeout=30, limits=limits) as client:
-        outage = await place_all(shop, client, plan, pid)
+        try:
+            outage = await place_all(shop, client, plan, pid)
+            ready.thawed_at = outage.ended
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.back.wait(), READY_BACK_WITHIN + 5)
+        finally:
+            watching.set()
+            await watcher
+        # Readiness follows the broker, on its own, without a restart.
+        went_down = ready.first(503, outage.started)
+        assert went_down is not None and went_down <= READY_DOWN_WITHIN, (went_down, ready.answers[-5:])
+        came_back = ready.first(200, outage.ended)
+        assert came_back is not None and came_back <= READY_BACK_WITHIN, came_back
+        assert service_pids(shop.platform, "order") == order_pids, "the order service was restarted"
         in_flight = [o for o in plan if o.accepted_at < outage.started]
         assert len(in_flight) >= OUTAGE_AFTER, "the broker was frozen before enough orders were in flight"
 
@@ -261,5 +312,6 @@ async def test_a_20_s_broker_outage_during_200_checkouts_leaves_everything_consi
     refused = sum(o.refused for o in plan)
     print(
         f"broker outage: {time.monotonic() - began:.0f} s, {len(in_flight)} orders accepted before it, "
-        f"{refused} placements answered 503 during it"
+        f"{refused} placements answered 503 during it; order /ready 503 {went_down:.1f} s after the "
+        f"freeze, 200 {came_back:.1f} s after the thaw"
     )
