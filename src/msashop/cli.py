@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from msashop.supervisor.certs_cli import app as certs_app
 from msashop.supervisor.dlq_cli import app as dlq_app
 from msashop.supervisor.keys_cli import app as keys_app
 from msashop.supervisor.logs_cli import logs as logs_command
@@ -18,6 +19,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
 app.command("logs")(logs_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(certs_app, name="certs")
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "order")
 
@@ -84,6 +86,8 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
     """Run one service in the foreground (the supervisor runs each this way)."""
     import uvicorn
 
+    from msashop.chassis.tls import uvicorn_options
+
     # Components outside msashop.services: the gateway, the legacy monolith and the registry.
     from msashop.supervisor.launch import module_of
 
@@ -107,4 +111,6 @@ def serve(name: Annotated[str, typer.Argument(help="gateway or a service name")]
         access_log=False,
         timeout_graceful_shutdown=8,
         lifespan="on",
+        # mTLS on: HTTPS, and only clients with a certificate from the platform's CA get through.
+        **uvicorn_options(service.settings.tls_files() if service.settings.serves_tls else None),
     )

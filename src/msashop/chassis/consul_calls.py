@@ -17,17 +17,22 @@ from urllib.parse import urlsplit
 
 import consul
 
+from msashop.chassis.tls import TlsFiles
+
 T = TypeVar("T")
 
 
-def consul_client(url: str, token: str | None = None) -> Any:
-    """A py-consul client for `url` (http://host:port)."""
+def consul_client(url: str, token: str | None = None, tls: TlsFiles | None = None) -> Any:
+    """A py-consul client for `url` (http://host:port); `tls`: mTLS on, our certificate shown
+    and only our CA trusted."""
     parts = urlsplit(url if "//" in url else f"//{url}")
+    secure: dict[str, Any] = {"verify": str(tls.ca), "cert": (str(tls.cert), str(tls.key))} if tls else {}
     return consul.Consul(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 8500,
         scheme=parts.scheme or "http",
         token=token,
+        **secure,
     )
 
 

@@ -25,8 +25,11 @@ class PlatformDiscovery:
         self.registrar: ConsulRegistrar | None = None
         if settings.registry_url:
             watched = [s for s in settings.discover_services.split(",") if s.strip()]
-            self.registry = ConsulDiscovery(settings.registry_url, services=[s.strip() for s in watched])
-            self.registrar = ConsulRegistrar(settings.registry_url)
+            tls = settings.tls_files()  # mTLS on: the registry is reached with our certificate
+            self.registry = ConsulDiscovery(
+                settings.registry_url, services=[s.strip() for s in watched], tls=tls
+            )
+            self.registrar = ConsulRegistrar(settings.registry_url, tls=tls)
 
     def instances(self, service: str) -> list[Instance]:
         if self.dns is not None:
@@ -47,7 +50,7 @@ class PlatformDiscovery:
         return Instance(
             id=s.instance_id or s.service_name,
             service=s.service_name,
-            url=f"http://{s.host}:{s.port}",
+            url=f"{'https' if s.serves_tls else 'http'}://{s.host}:{s.port}",
             tags=frozenset({s.version, s.env}),
         )
 

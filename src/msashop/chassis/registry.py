@@ -21,6 +21,7 @@ import structlog
 
 from msashop.chassis.consul_calls import consul_client, in_thread
 from msashop.chassis.discovery import Instance, first_url
+from msashop.chassis.tls import TlsFiles, client_context
 
 log = structlog.get_logger()
 
@@ -29,14 +30,15 @@ DEFAULT_URL = "http://127.0.0.1:8500"
 
 def instance_from_entry(entry: dict[str, Any]) -> Instance:
     """One element of `/v1/health/service/<name>` as an Instance (the node's address when the
-    service registered none, as Consul's DNS does)."""
+    service registered none, as Consul's DNS does; https when it registered `Meta.scheme`)."""
     service: dict[str, Any] = entry["Service"]
     address = str(service.get("Address") or entry["Node"]["Address"])
     host = f"[{address}]" if ":" in address else address
+    scheme = (service.get("Meta") or {}).get("scheme") or "http"
     return Instance(
         id=str(service["ID"]),
         service=str(service["Service"]),
-        url=f"http://{host}:{service['Port']}",
+        url=f"{scheme}://{host}:{service['Port']}",
         tags=frozenset(service.get("Tags") or ()),
     )
 
@@ -59,10 +61,12 @@ class ConsulDiscovery:
         token: str | None = None,
         retry_seconds: float = 0.5,
         max_retry_seconds: float = 5.0,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.address = url
         self.wait = wait
         self._token = token
+        self._tls = tls  # mTLS on: the registry answers only holders of our certificates
         self._retry = (retry_seconds, max_retry_seconds)
         self._wanted: list[str] = list(dict.fromkeys(services))
         self._cache: dict[str, list[Instance]] = {}
@@ -122,7 +126,7 @@ class ConsulDiscovery:
         return found
 
     async def _watch(self, service: str) -> None:
-        client = consul_client(self.address, self._token)
+        client = consul_client(self.address, self._token, self._tls)
         index: str | None = None
         delay = self._retry[0]
         failing = False
@@ -164,9 +168,17 @@ class ConsulRegistrar:
     for `deregister_after`, or the registry lost its state). `close()` deregisters those.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, retry_for: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        token: str | None = None,
+        retry_for: float = 30.0,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.address = url
         self._token = token
+        self._tls = tls  # mTLS on: shown to the registry and to this instance's own /health
         self.retry_for = retry_for
         self._kept: dict[str, asyncio.Task[None]] = {}
 
@@ -189,8 +201,10 @@ class ConsulRegistrar:
         )
         if status:
             check["Status"] = status
+        if parts.scheme == "https":  # how callers reach it (instance_from_entry)
+            meta = {**(meta or {}), "scheme": "https"}
         call = partial(
-            consul_client(self.address, self._token).agent.service.register,
+            consul_client(self.address, self._token, self._tls).agent.service.register,
             instance.service,
             service_id=instance.id,
             address=parts.hostname,
@@ -214,12 +228,12 @@ class ConsulRegistrar:
 
     async def deregister(self, instance_id: str) -> bool:
         """Remove the instance; False if the registry did not know it."""
-        client = consul_client(self.address, self._token)
+        client = consul_client(self.address, self._token, self._tls)
         done: bool = await in_thread(partial(client.agent.service.deregister, instance_id))
         return done
 
     async def is_registered(self, instance_id: str) -> bool:
-        client = consul_client(self.address, self._token)
+        client = consul_client(self.address, self._token, self._tls)
         found = await in_thread(partial(client.agent.service_definition, instance_id))
         return found is not None
 
@@ -254,7 +268,10 @@ class ConsulRegistrar:
                     log.warning("registry.deregister_failed", instance=instance_id, error=repr(exc))
 
     async def _keep(self, instance: Instance, health_url: str, every: float, options: dict[str, str]) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        connector = aiohttp.TCPConnector(ssl=client_context(self._tls) or True)
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=2), connector=connector
+        ) as session:
             while True:
                 try:
                     if not await self.is_registered(instance.id):

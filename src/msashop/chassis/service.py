@@ -41,6 +41,7 @@ from msashop.chassis.prepared import PreparedHandler, already_handled
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient
 from msashop.chassis.settings import ServiceSettings
+from msashop.chassis.tls import client_context
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.contracts.envelope import Envelope
 
@@ -85,6 +86,7 @@ class Service:
             timeout=settings.call_timeout_seconds,
             caller=self.name,
             policy=ClientPolicy.from_settings(settings),
+            ssl_context=client_context(settings.tls_files()),  # mTLS on: our certificate, our CA
         )
         # /ready: `downstreams` are the services this one calls synchronously (not critical).
         self.checks: HealthChecker = standard_checks(

@@ -13,6 +13,7 @@ no answer, a 5xx, a 408 or a 429 is a failure; any other answer, a 4xx included,
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -60,8 +61,11 @@ class ServiceClient:
         policy: ClientPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.discovery = discovery
+        # mTLS on (chassis/tls.py): https instances are called with our certificate, our CA trusted.
+        self.ssl_context = ssl_context
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.caller = caller
         self.policy = policy = policy or ClientPolicy()
@@ -177,7 +181,7 @@ class ServiceClient:
     ) -> _Answer:
         try:
             async with self._client().request(
-                method, instance.url + path, headers=headers, **kwargs
+                method, instance.url + path, headers=headers, ssl=self.ssl_context or True, **kwargs
             ) as response:
                 if response.status < 400:
                     body = await response.json(content_type=None)

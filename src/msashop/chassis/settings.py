@@ -9,6 +9,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from msashop.chassis.tls import TlsFiles
+
 Environment = Literal["development", "test", "production"]
 
 
@@ -58,6 +60,10 @@ class ServiceSettings(BaseSettings):
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
     crash_file: Path | None = None
+    # Mutual TLS inside the platform (chassis/tls.py): the directory holding ca.pem and this
+    # component's <service_name>.pem/.key, which the supervisor writes when mTLS is on. Set: this
+    # process serves HTTPS to our CA's certificates only and calls the others over it. None: HTTP.
+    tls_dir: Path | None = None
 
     @classmethod
     def load(cls, service_name: str, **overrides: Any) -> Self:
@@ -85,6 +91,14 @@ class ServiceSettings(BaseSettings):
                     raise ValueError(f"{name} uses a development key; set a real one for production")
         return self
 
+    @model_validator(mode="after")
+    def _tls_files_exist(self) -> Self:
+        tls = self.tls_files()
+        if tls is not None and (missing := tls.missing()):
+            shown = ", ".join(str(path) for path in missing)
+            raise ValueError(f"mTLS is on but {shown} is missing (msashop certs rotate {self.service_name})")
+        return self
+
     def development_keys(self) -> dict[str, bool]:
         """Which secrets are development defaults (True). Services that hold secrets add theirs."""
         return {}
@@ -92,3 +106,12 @@ class ServiceSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env != "production"
+
+    def tls_files(self) -> TlsFiles | None:
+        """This component's certificate, key and the CA (None: mTLS off)."""
+        return TlsFiles.of(self.tls_dir, self.service_name) if self.tls_dir is not None else None
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether this process's own port speaks TLS: with mTLS on, except at the edge (the gateway)."""
+        return self.tls_dir is not None

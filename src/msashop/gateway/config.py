@@ -29,6 +29,12 @@ class GatewaySettings(ServiceSettings):
     # How often (at most) a request looks at the traffic file's mtime.
     traffic_check_seconds: float = 1.0
 
+    @property
+    def serves_tls(self) -> bool:
+        """The edge: its public port stays plain HTTP (TLS in front of it is the deployment's);
+        with mTLS on, only its calls to the services use TLS."""
+        return False
+
     @model_validator(mode="after")
     def _default_traffic_file(self) -> Self:
         if self.traffic_file is None:

@@ -239,13 +239,16 @@ class Connection(asyncio.Protocol):
 class Origin:
     """The idle keep-alive connections to one instance (most recently used first)."""
 
-    def __init__(self, url: str, *, connect_timeout: float, max_idle: int) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: float, max_idle: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+        # `tls`: what https origins are connected with (mTLS: our certificate, our CA only).
+        self.tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         self.host_header = parts.netloc.encode("latin-1")
         self.base_path = parts.path.rstrip("/").encode("latin-1")  # a URL may carry a path prefix
         self.connect_timeout = connect_timeout
@@ -287,16 +290,19 @@ class Origin:
 class Client:
     """Origins by base URL; what `Upstreams` sends requests through."""
 
-    def __init__(self, *, connect_timeout: float, max_idle: int = 100) -> None:
+    def __init__(
+        self, *, connect_timeout: float, max_idle: int = 100, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
+        self.tls = tls
         self._origins: dict[str, Origin] = {}
 
     def origin(self, url: str) -> Origin:
         found = self._origins.get(url)
         if found is None:
             found = self._origins[url] = Origin(
-                url, connect_timeout=self.connect_timeout, max_idle=self.max_idle
+                url, connect_timeout=self.connect_timeout, max_idle=self.max_idle, tls=self.tls
             )
         return found
 

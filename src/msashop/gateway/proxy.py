@@ -17,6 +17,7 @@ from starlette.types import Send
 
 from msashop.chassis.discovery import Discovery, Instance
 from msashop.chassis.errors import AppError, UpstreamUnavailable
+from msashop.chassis.tls import client_context
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.headers import RawHeader, downstream_raw
 from msashop.gateway.http1 import Client, ConnectFailed, Connection, UpstreamError, request_head
@@ -52,7 +53,10 @@ class Upstreams:
         self._client: Client | None = None
 
     async def open(self) -> None:
-        self._client = Client(connect_timeout=self.settings.connect_timeout_seconds)
+        self._client = Client(
+            connect_timeout=self.settings.connect_timeout_seconds,
+            tls=client_context(self.settings.tls_files()),  # mTLS on: the gateway's certificate
+        )
 
     async def close(self) -> None:
         if self._client is not None:

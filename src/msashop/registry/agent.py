@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from msashop.chassis.tls import client_context
 from msashop.registry.checks import CheckRunner
 from msashop.registry.config import RegistrySettings
 from msashop.registry.model import STATUSES
@@ -64,7 +65,7 @@ class RegistryAgent:
         self.registry = Registry(clock)
         self.node = Node(settings.node_name, settings.advertise_address, settings.datacenter)
         self.store = StateFile(settings.state_file)
-        self.runner = CheckRunner(self.registry)
+        self.runner = CheckRunner(self.registry, client_context(settings.tls_files()))
         self.changes = Changes()
         self._save_scheduled = False
         self._reaper: asyncio.Task[None] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 import aiohttp
 import structlog
@@ -41,14 +42,17 @@ async def probe(session: aiohttp.ClientSession, spec: CheckSpec) -> tuple[Status
 class CheckRunner:
     """One task per HTTP check; `sync()` starts, restarts and stops them to match the registry."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, ssl_context: ssl.SSLContext | None = None) -> None:
         self.registry = registry
+        # mTLS on: https health URLs answer only our certificates; this is the registry's.
+        self.ssl_context = ssl_context
         self._tasks: dict[str, tuple[CheckSpec, asyncio.Task[None]]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         # No connection reuse: a check must see a fresh connection fail when the instance dies.
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        connector = aiohttp.TCPConnector(force_close=True, ssl=self.ssl_context or True)
+        self._session = aiohttp.ClientSession(connector=connector)
         self.sync()
 
     async def stop(self) -> None:

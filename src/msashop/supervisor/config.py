@@ -20,7 +20,13 @@ from urllib.parse import urlsplit
 DEFAULT_FILE = Path("msashop.toml")
 
 # section -> allowed keys; anything else is a typo worth reporting, not ignoring.
-KNOWN_KEYS = {"database": {"url"}, "bus": {"url", "backend"}, "store": {"url"}, "registry": {"url"}}
+KNOWN_KEYS = {
+    "database": {"url"},
+    "bus": {"url", "backend"},
+    "store": {"url"},
+    "registry": {"url"},
+    "security": {"mtls"},
+}
 # Tables keyed by instance or service name rather than by fixed keys.
 NAMED_TABLES = ("replicas", "versions")
 # URL scheme -> backend; the chassis picks its adapter by the same scheme (chassis/bus/factory.py).
@@ -52,6 +58,9 @@ class PlatformConfig:
     versions: dict[str, str] = field(default_factory=dict)
     # An external registry (a Consul agent); empty = start our own.
     registry_url: str = ""
+    # `[security] mtls`: mutual TLS between the gateway and the services and between services;
+    # None: not said, so MSASHOP_MTLS or the environment decides (supervisor/certificates.py).
+    mtls: bool | None = None
     source: Path | None = None
 
     def database_url_for(self, service: str) -> str:
@@ -112,6 +121,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
         replicas=dict(data.get("replicas", {})),
         versions=dict(data.get("versions", {})),
         registry_url=_url(data, "registry", {"http", "https"}, where),
+        mtls=_mtls(data.get("security", {}), where),
         source=source,
     )
 
@@ -123,6 +133,13 @@ def _url(data: dict[str, Any], section: str, schemes: set[str], where: str) -> s
     if value and urlsplit(value).scheme not in schemes:
         allowed = ", ".join(f"{s}://" for s in sorted(schemes))
         raise ConfigError(f"{where}: [{section}] url {value!r} must start with one of {allowed}")
+    return value
+
+
+def _mtls(security: dict[str, Any], where: str) -> bool | None:
+    value = security.get("mtls")
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{where}: [security] mtls must be true or false")
     return value
 
 

@@ -85,6 +85,7 @@ class Wiring:
     env: str  # development, test or production
     registry_url: str = ""  # empty: no registry, the port map only
     discover: tuple[str, ...] = ()  # the components a process may call (watched in the registry)
+    tls_dir: Path | None = None  # mTLS on: where the CA and every component's certificate are
 
 
 def child_env(
@@ -110,6 +111,7 @@ def child_env(
         "BUS_URL": wiring.bus_url,
         "STORE_URL": wiring.store_url,
         "ENV": wiring.env,
+        "TLS_DIR": str(wiring.tls_dir) if wiring.tls_dir else "",
     }
     if name != REGISTRY and wiring.registry_url:
         defaults["REGISTRY_URL"] = wiring.registry_url

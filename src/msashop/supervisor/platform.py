@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
-from msashop.supervisor import infra, launch, prometheus_targets, replicas, tansu
+from msashop.chassis import tls
+from msashop.supervisor import certificates, infra, launch, prometheus_targets, replicas, tansu
 from msashop.supervisor.config import PlatformConfig
 from msashop.supervisor.console import PlatformConsole, Summary
 from msashop.supervisor.databases import DatabaseSetupFailed, create_missing_databases
@@ -73,6 +74,9 @@ class Platform:
         if options.config.registry_url:  # an external registry (a Consul agent): not ours to start
             self.components = tuple(c for c in self.components if c != launch.REGISTRY)
         self.ports_file = self.data_dir / "ports.json"
+        # mTLS: every component but the gateway's public port serves HTTPS to our CA's certificates.
+        mtls = certificates.mtls_enabled(options.config.mtls, os.environ)
+        self.tls_dir = certificates.tls_dir(self.data_dir) if mtls else None
         self.console = PlatformConsole([options.config.bus_backend, "valkey", *self.components])
         self.children: list[SupervisedProcess] = []
         self._stop = asyncio.Event()
@@ -135,8 +139,13 @@ class Platform:
                     f'(e.g. msashop up --port {self.options.port + 1}, or make run ARGS="--port '
                     f'{self.options.port + 1}")'
                 ) from None
+        self._prepare_certificates(prober)
         ports = self._assign_ports()
-        urls = {name: base_url(ports[name]) for name in self.instances}
+        urls = {
+            name: base_url(ports[name], self._scheme(service))
+            for service, names in self._instance_names.items()
+            for name in names
+        }
         # Before any service starts: they discover each other by it (a list for replicas).
         write_port_map(
             self.ports_file,
@@ -166,6 +175,7 @@ class Platform:
             registry_url=config.registry_url
             or (urls[launch.REGISTRY] if launch.REGISTRY in self.components else ""),
             discover=tuple(c for c in self.components if c != launch.REGISTRY),
+            tls_dir=self.tls_dir,
         )
         admin = launch.admin_password(self.data_dir, os.environ)
         if "user" not in self.components:
@@ -213,6 +223,23 @@ class Platform:
         self._lock.truncate()
         self._lock.write(f"{os.getpid()}\n")
         self._lock.flush()
+
+    def _prepare_certificates(self, prober: Prober) -> None:
+        """mTLS on: the CA and a current certificate per component; the probes show the
+        supervisor's own (a service refuses a client without one)."""
+        if self.tls_dir is None:
+            return
+        try:
+            issued = certificates.ensure(self.tls_dir, self.components)
+        except certificates.CertificateError as exc:
+            raise PlatformError(str(exc)) from None
+        if issued:
+            self.console.step(f"Issued TLS certificates ({self.tls_dir}): {', '.join(issued)}")
+        prober.ssl_context = tls.client_context(tls.TlsFiles.of(self.tls_dir, "supervisor"))
+
+    def _scheme(self, service: str) -> str:
+        """The gateway's public port stays plain HTTP (the edge); with mTLS the rest is HTTPS."""
+        return "https" if self.tls_dir is not None and service != "gateway" else "http"
 
     @property
     def _instance_names(self) -> dict[str, list[str]]:

@@ -53,8 +53,8 @@ def free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
     return ports
 
 
-def base_url(port: int) -> str:
-    return f"http://{HOST}:{port}"
+def base_url(port: int, scheme: str = "http") -> str:
+    return f"{scheme}://{HOST}:{port}"
 
 
 def write_port_map(path: Path, urls: Mapping[str, str | list[str]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from types import TracebackType
 
 import aiohttp
@@ -12,10 +13,12 @@ TIMEOUT = 2.0
 
 
 class Prober:
-    """One HTTP session for all the polling a platform start does."""
+    """One HTTP session for all the polling a platform start does. `ssl_context`: what https URLs
+    are asked with (mTLS on: the supervisor's certificate and our CA; set once they exist)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.ssl_context = ssl_context
 
     async def __aenter__(self) -> Prober:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
@@ -31,7 +34,7 @@ class Prober:
         """Status and body of GET `url`; 0 and the error when nothing answered."""
         assert self._session is not None, "use Prober as an async context manager"
         try:
-            async with self._session.get(url) as response:
+            async with self._session.get(url, ssl=self.ssl_context or True) as response:
                 return response.status, await response.text()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return 0, f"{type(exc).__name__}: {exc}".rstrip(": ")

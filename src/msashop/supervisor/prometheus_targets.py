@@ -3,6 +3,9 @@
 One target group per instance, labelled `service` (product) and `instance` (product-2), so
 replicas are told apart and summed by service. Prometheus rereads the file when it changes
 (deploy/prometheus/prometheus.yml points at it); written atomically, like the port map.
+
+With mTLS on, the services' targets carry `__scheme__: https` (Prometheus scrapes them over TLS;
+its job's tls_config shows the `prometheus` certificate `msashop up` issues, see prometheus.yml).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ def target_groups(instances: Mapping[str, str], services: Mapping[str, str]) -> 
     return [
         {
             "targets": [urlsplit(url).netloc],
-            "labels": {"service": services[name], "instance": name},
+            "labels": {"service": services[name], "instance": name}
+            | ({"__scheme__": "https"} if url.startswith("https:") else {}),
         }
         for name, url in sorted(instances.items())
     ]

@@ -6,6 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from msashop.chassis import tls
+from msashop.supervisor.certificates import tls_dir
 from msashop.supervisor.console import PlatformConsole
 from msashop.supervisor.ports import read_instances
 from msashop.supervisor.probes import Prober
@@ -14,7 +16,10 @@ from msashop.supervisor.probes import Prober
 async def check(ports_file: Path) -> list[tuple[str, str, bool, str]]:
     """(name, url, ready, detail) for each instance of each component, in port-map order."""
     urls = read_instances(ports_file)
-    async with Prober() as prober:
+    # mTLS on (https in the port map): the services answer only the holders of our certificates.
+    files = tls.TlsFiles.of(tls_dir(ports_file.parent), "supervisor")
+    mtls = any(url.startswith("https:") for url in urls.values()) and not files.missing()
+    async with Prober(tls.client_context(files) if mtls else None) as prober:
         answers = await asyncio.gather(*(_ready(prober, url) for url in urls.values()))
     return [(name, url, ok, detail) for (name, url), (ok, detail) in zip(urls.items(), answers, strict=True)]
 
