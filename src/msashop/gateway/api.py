@@ -1,5 +1,5 @@
-"""HTTP in: the web UI at / and the platform's OpenAPI document (the proxied paths are
-`forward.py`'s raw ASGI endpoint)."""
+"""HTTP in: the web UI at /, the trace page at /traces and the platform's OpenAPI document (the
+proxied paths are `forward.py`'s raw ASGI endpoint)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ from msashop.gateway.openapi import PlatformDocument
 
 router = APIRouter()
 
-# The storefront loads only its own files; nothing inline, nothing from elsewhere.
-UI_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
+# The Content-Security-Policy (own files only, nothing inline) and the other security headers
+# are on every answer (security_headers.py).
+UI_HEADERS = {"Cache-Control": "no-cache"}
 
 
 @router.get("/", include_in_schema=False)
 async def storefront(request: Request) -> FileResponse:
     return FileResponse(request.app.state.web_dir / "index.html", headers=UI_HEADERS)
+
+
+@router.get("/traces", include_in_schema=False)
+async def traces_page(request: Request) -> FileResponse:
+    """The trace store's page (traces.js reads /api/traces, which needs an admin's token)."""
+    return FileResponse(request.app.state.web_dir / "traces.html", headers=UI_HEADERS)
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -18,6 +18,10 @@ ROUTES: dict[str, str] = {
     "legacy": "legacy",
 }
 
+# Platform components that are not services (no /health entry, no OpenAPI merge): the embedded
+# trace store, absent when traces go to an external collector (then its paths answer 503).
+AUXILIARY: dict[str, str] = {"traces": "traces"}
+
 # Paths outside /api that still belong to a service, forwarded unchanged.
 PASSTHROUGH: dict[str, str] = {"/.well-known/jwks.json": "user"}
 
@@ -49,7 +53,7 @@ def resolve(path: str) -> Target | None:
         return None
     if segments[1] == "admin":
         return _admin_target(segments)
-    service = ROUTES.get(segments[1])
+    service = ROUTES.get(segments[1]) or AUXILIARY.get(segments[1])
     return Target(service, rest) if service else None
 
 
