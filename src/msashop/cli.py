@@ -13,11 +13,13 @@ from msashop.supervisor.dlq_cli import app as dlq_app
 from msashop.supervisor.keys_cli import app as keys_app
 from msashop.supervisor.logs_cli import logs as logs_command
 from msashop.supervisor.projections_cli import app as projections_app
+from msashop.supervisor.traces_cli import traces as traces_command
 
 app = typer.Typer(help="msashop: a working microservice e-commerce platform.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(projections_app, name="projections")
 app.command("logs")(logs_command)
+app.command("traces")(traces_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
 
