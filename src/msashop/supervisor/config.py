@@ -26,6 +26,7 @@ KNOWN_KEYS = {
     "store": {"url"},
     "registry": {"url"},
     "security": {"mtls"},
+    "tracing": {"otlp_endpoint", "sample_ratio"},
 }
 # Tables keyed by instance or service name rather than by fixed keys.
 NAMED_TABLES = ("replicas", "versions")
@@ -61,6 +62,11 @@ class PlatformConfig:
     # `[security] mtls`: mutual TLS between the gateway and the services and between services;
     # None: not said, so MSASHOP_MTLS or the environment decides (supervisor/certificates.py).
     mtls: bool | None = None
+    # `[tracing] otlp_endpoint`: spans go there over OTLP/HTTP (Jaeger, Tempo, a Collector) and the
+    # embedded trace store is not started; empty: the embedded store. `sample_ratio`: the ratio
+    # of traces kept (None: the services' default).
+    otlp_endpoint: str = ""
+    trace_sample_ratio: float | None = None
     source: Path | None = None
 
     def database_url_for(self, service: str) -> str:
@@ -122,6 +128,8 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> PlatformCo
         versions=dict(data.get("versions", {})),
         registry_url=_url(data, "registry", {"http", "https"}, where),
         mtls=_mtls(data.get("security", {}), where),
+        otlp_endpoint=_otlp_endpoint(data.get("tracing", {}), where),
+        trace_sample_ratio=_sample_ratio(data.get("tracing", {}), where),
         source=source,
     )
 
@@ -141,6 +149,25 @@ def _mtls(security: dict[str, Any], where: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ConfigError(f"{where}: [security] mtls must be true or false")
     return value
+
+
+def _otlp_endpoint(tracing: dict[str, Any], where: str) -> str:
+    value = tracing.get("otlp_endpoint", "")
+    if not isinstance(value, str) or (value and urlsplit(value).scheme not in ("http", "https")):
+        raise ConfigError(
+            f"{where}: [tracing] otlp_endpoint must be an http(s) URL, "
+            'e.g. "http://127.0.0.1:4318/v1/traces" (OTLP/HTTP)'
+        )
+    return value
+
+
+def _sample_ratio(tracing: dict[str, Any], where: str) -> float | None:
+    value = tracing.get("sample_ratio")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"{where}: [tracing] sample_ratio must be a number from 0 to 1")
+    return float(value)
 
 
 def _bus_backend(bus: dict[str, Any], url: str, where: str) -> str:
