@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from msashop.chassis.cache_metrics import jwks_cache
 from msashop.chassis.errors import Forbidden, Unauthorized
 from msashop.chassis.revocation import RevocationStore
+from msashop.chassis.tracing import note_user
 
 ISSUER = "msashop-auth"
 AUDIENCE = "msashop"
@@ -181,7 +182,9 @@ async def current_user(request: Request) -> Principal:
     if token is None:
         raise Unauthorized("authentication required")
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(token)
+    principal = await verifier.verify(token)
+    note_user(principal.user_id)  # on the request's span and log lines
+    return principal
 
 
 async def current_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:

@@ -91,6 +91,8 @@ class RequestMiddleware:
             if status >= 500:
                 errors_total.labels(type="http", code=str(status)).inc()
             if route not in ("/health", "/ready", "/metrics"):
+                # user_id (bound once the token is checked: tracing.note_user) rides on the
+                # context like the request id; headers, tokens and bodies are never logged.
                 log.info(
                     "request",
                     method=scope["method"],
@@ -98,7 +100,7 @@ class RequestMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 1),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "user_id")
             context.request_id.reset(rid_token)
             context.authorization.reset(auth_token)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 import structlog
 
+from msashop.chassis import bus_tracing
 from msashop.chassis.bus.port import EventBus
 from msashop.chassis.db import Database
 from msashop.chassis.messaging_tables import outbox
@@ -77,7 +78,9 @@ class OutboxRelay:
         published: list[int] = []
         try:
             for seq, raw in rows:
-                await self.bus.publish(Envelope.model_validate_json(raw))
+                # A PRODUCER span under the context the event was queued in (bus_tracing).
+                with bus_tracing.publishing(Envelope.model_validate_json(raw)) as envelope:
+                    await self.bus.publish(envelope)
                 published.append(seq)
         finally:
             if published:

@@ -15,6 +15,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
+from msashop.chassis import bus_tracing, tracing
 from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
@@ -27,6 +28,7 @@ from msashop.chassis.dead_letters import router as dead_letter_admin
 from msashop.chassis.discovery import Discovery
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.health import HealthChecker, Report, ready_response, standard_checks
+from msashop.chassis.http_tracing import TracingMiddleware, instrument_engine
 from msashop.chassis.logging import configure_logging
 from msashop.chassis.metrics import (
     RequestMiddleware,
@@ -67,11 +69,13 @@ class Service:
     ) -> None:
         self.name = settings.service_name
         self.settings = settings
-        configure_logging(self.name, settings.version, settings.log_level)
+        tracing.configure_tracing(settings)  # before anything that makes spans (engine, client)
+        configure_logging(self.name, settings.version, settings.log_level, instance_id=settings.instance_id)
         self.migrations = migrations
         self.db: Database | None = Database(settings.database_url) if migrations else None
         if self.db is not None:
             track_pool(self.db.engine.sync_engine)  # database_connection_pool_size
+            instrument_engine(self.db.engine)  # a span per SQL statement inside a trace
         if bus is None and uses_bus and settings.bus_url:
             bus = bus_from_url(settings.bus_url)
         self.bus = bus
@@ -153,8 +157,11 @@ class Service:
         return consume
 
     async def _consume(self, handler: AnyHandler, envelope: Envelope) -> None:
-        with structlog.contextvars.bound_contextvars(
-            event_id=envelope.id, subject=envelope.type, correlation_id=envelope.correlation_id
+        with (
+            bus_tracing.consuming(envelope, self.name),  # the trace the event's publisher began
+            structlog.contextvars.bound_contextvars(
+                event_id=envelope.id, subject=envelope.type, correlation_id=envelope.correlation_id
+            ),
         ):
             if not isinstance(handler, PreparedHandler):
                 await self._claim_and_apply(envelope, handler)
@@ -205,7 +212,7 @@ class Service:
                     max_attempts=self.settings.bus_max_attempts,
                 )
             for subject, responder in self._responders:
-                await self.bus.respond(subject, responder)
+                await self.bus.respond(subject, bus_tracing.traced_responder(subject, responder))
         if self.relay is not None:
             self.relay.start()
             self.every(5.0, self._report_outbox)
@@ -235,6 +242,7 @@ class Service:
             with contextlib.suppress(Exception):
                 await self.bus.close()
         await self.client.close()
+        await asyncio.to_thread(tracing.flush)  # this process's last spans
         with contextlib.suppress(Exception):
             await self.store.close()
         if self.db is not None:
@@ -277,6 +285,7 @@ class Service:
         app.state.verifier = self.verifier
         install_error_handlers(app)
         app.add_middleware(RequestMiddleware)
+        app.add_middleware(TracingMiddleware)  # outermost: the request log line is inside its span
 
         @app.get("/health", include_in_schema=False)
         async def health() -> JSONResponse:

@@ -35,6 +35,7 @@ from msashop.chassis.client_policy import ClientPolicy
 from msashop.chassis.discovery import Discovery as Discovery  # the gateway imports it from here
 from msashop.chassis.discovery import Instance
 from msashop.chassis.errors import AppError, NotFound, UpstreamUnavailable
+from msashop.chassis.http_tracing import client_trace_configs
 from msashop.chassis.load_balancer import LoadBalancer
 from msashop.chassis.retries import RETRYABLE_STATUSES, NoAnswer, RetryPolicy, parse_retry_after
 
@@ -91,7 +92,8 @@ class ServiceClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            # A CLIENT span per call, its traceparent sent along (chassis/http_tracing.py).
+            self._session = aiohttp.ClientSession(timeout=self.timeout, trace_configs=client_trace_configs())
         return self._session
 
     async def close(self) -> None:

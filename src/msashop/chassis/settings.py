@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from msashop.chassis.tls import TlsFiles
 
 Environment = Literal["development", "test", "production"]
+# Set once for every process as `MSASHOP_<SETTING>`; `MSASHOP_<SERVICE>_<SETTING>` still wins.
+PLATFORM_WIDE = ("env", "tracing", "otlp_endpoint", "trace_sample_ratio")
 
 
 class ServiceSettings(BaseSettings):
@@ -58,6 +60,13 @@ class ServiceSettings(BaseSettings):
     bus_max_attempts: int = 5
     # Each /ready check (database, broker, store, downstreams) answers within this or is down.
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Tracing (chassis/tracing.py): off, a no-op tracer. Spans go over OTLP/HTTP to the endpoint
+    # (a base URL or its /v1/traces); none, they are recorded (ids for the logs), not exported.
+    # The ratio of traces kept (parent-based; failed spans are kept whatever it says); unset:
+    # all of them, a tenth in production.
+    tracing: bool = True
+    otlp_endpoint: str = ""
+    trace_sample_ratio: float | None = Field(default=None, ge=0, le=1)
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
     crash_file: Path | None = None
     # Mutual TLS inside the platform (chassis/tls.py): the directory holding ca.pem and this
@@ -69,8 +78,11 @@ class ServiceSettings(BaseSettings):
     def load(cls, service_name: str, **overrides: Any) -> Self:
         """Read `MSASHOP_<NAME>_*`; `MSASHOP_ENV` sets the environment for every service."""
         prefix = f"MSASHOP_{service_name.upper()}_"
-        if "env" not in overrides and f"{prefix}ENV" not in os.environ and "MSASHOP_ENV" in os.environ:
-            overrides["env"] = os.environ["MSASHOP_ENV"]
+        for name in PLATFORM_WIDE:
+            variable = name.upper()
+            if name not in overrides and f"{prefix}{variable}" not in os.environ:
+                if f"MSASHOP_{variable}" in os.environ:
+                    overrides[name] = os.environ[f"MSASHOP_{variable}"]
         return cls(_env_prefix=prefix, service_name=service_name, **overrides)  # type: ignore[call-arg]
 
     @model_validator(mode="after")
@@ -102,6 +114,12 @@ class ServiceSettings(BaseSettings):
     def development_keys(self) -> dict[str, bool]:
         """Which secrets are development defaults (True). Services that hold secrets add theirs."""
         return {}
+
+    @property
+    def sample_ratio(self) -> float:
+        if self.trace_sample_ratio is not None:
+            return self.trace_sample_ratio
+        return 0.1 if self.env == "production" else 1.0
 
     @property
     def is_development(self) -> bool:

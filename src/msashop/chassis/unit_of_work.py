@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from msashop.chassis import bus_tracing
 from msashop.chassis.db import Database
 from msashop.chassis.messaging_tables import inbox, outbox
 from msashop.contracts.envelope import Envelope
@@ -49,8 +50,9 @@ class UnitOfWork:
             await self._turn.__aexit__(None, None, None)
 
     def publish(self, envelope: Envelope) -> None:
-        """Queue an event; it is written to the outbox with the rest of the transaction."""
-        self.published.append(envelope)
+        """Queue an event; it is written to the outbox with the rest of the transaction, carrying
+        the current trace context (the relay and the consumers continue that trace)."""
+        self.published.append(bus_tracing.stamp(envelope))
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
         """Record that `consumer` handled this event. False if it already had: skip the effects."""

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from msashop.chassis import context
 from msashop.chassis.errors import AppError, NotFound, error_body
 from msashop.chassis.service import Service
+from msashop.chassis.tracing import note_user
 from msashop.gateway.faults import abort_response
 from msashop.gateway.headers import RawHeader, upstream_raw
 from msashop.gateway.mesh import Mesh
@@ -61,6 +62,8 @@ class Forwarder:
         # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
         token = _bearer(authorization.decode("latin-1"))
         principal = await self.service.verifier.verify(token) if token else None
+        if principal is not None:
+            note_user(principal.user_id)  # on the request's span and log lines
         fault = self.mesh.faults(plan)
         if fault.delay:
             await asyncio.sleep(fault.delay)

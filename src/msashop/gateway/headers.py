@@ -22,8 +22,11 @@ HOP_BY_HOP = frozenset(
 # Identity is the gateway's word after checking the token; a client never gets to say it.
 IDENTITY = frozenset({b"x-user-id", b"x-user-roles"})
 
-# Set by the gateway itself (below), so a client's values are dropped rather than passed on.
-EDGE_SET = frozenset({b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"})
+# Set by the gateway itself (below, and the trace context by proxy.py from its client span), so
+# a client's values are dropped rather than passed on.
+EDGE_SET = frozenset(
+    {b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto", b"traceparent", b"tracestate"}
+)
 
 # Recomputed from the bytes actually sent. `Expect: 100-continue` is this hop's business: the
 # gateway has the whole body before it calls the service.

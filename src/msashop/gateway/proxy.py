@@ -15,8 +15,10 @@ import asyncio
 import structlog
 from starlette.types import Send
 
+from msashop.chassis import tracing
 from msashop.chassis.discovery import Discovery, Instance
 from msashop.chassis.errors import AppError, UpstreamUnavailable
+from msashop.chassis.http_tracing import end_client_span, start_client_span
 from msashop.chassis.tls import client_context
 from msashop.gateway.config import GatewaySettings
 from msashop.gateway.headers import RawHeader, downstream_raw
@@ -87,10 +89,17 @@ class Upstreams:
             limit_rejections_total.labels(service=plan.service).inc()
             exc.details = {"service": plan.service}
             raise
+        # One CLIENT span for the forward, retries included; the service's span is its child.
+        span = start_client_span(method, plan.service)
+        if (traceparent := tracing.traceparent_of(span.get_span_context())) is not None:
+            headers.append((b"traceparent", traceparent.encode()))
+        status = 0
         try:
             connection = await self._exchange(discovery, plan, method, query, headers, body)
+            status = connection.status
             await self._relay(connection, plan.service, method, send)
         finally:
+            end_client_span(span, status)
             limiter.release()
 
     async def _exchange(
