@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from msashop.chassis import metrics, tracing
+from msashop.chassis import bus_tracing, metrics, tracing
 from msashop.chassis.auth import CurrentUser
 from msashop.chassis.bus.memory import InMemoryBus
 from msashop.chassis.discovery import StaticDiscovery
@@ -286,3 +286,25 @@ def test_platform_wide_settings_and_the_otlp_url(monkeypatch: pytest.MonkeyPatch
     assert ServiceSettings.load("x", env="production", trace_sample_ratio=None).sample_ratio == 0.1
     assert tracing.traces_url("http://c:4318/") == "http://c:4318/v1/traces"
     assert tracing.traces_url("http://c:4318/v1/traces") == "http://c:4318/v1/traces"
+
+
+async def test_an_rpc_over_the_bus_carries_the_trace_to_the_responder(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    bus = InMemoryBus()
+    shipping = Service(settings(tmp_path, "ship"), bus=bus)
+    bodies: list[dict[str, Any]] = []
+
+    async def quote(body: dict[str, Any]) -> dict[str, Any]:
+        bodies.append(body)
+        return {"cost": "4.50"}
+
+    shipping.on_request("quote.calc", quote)
+    async with shipping.app.router.lifespan_context(shipping.app):
+        with tracing.span("place order"):
+            reply = await bus_tracing.request(bus, "quote.calc", {"country": "DE"}, timeout=1)
+
+    assert reply == {"cost": "4.50"} and bodies == [{"country": "DE"}]  # the trace key taken out
+    asked, answered = named(spans, "request quote.calc"), named(spans, "respond quote.calc")
+    assert parent_of(asked) == named(spans, "place order").context.span_id
+    assert answered.kind is SpanKind.SERVER and parent_of(answered) == asked.context.span_id

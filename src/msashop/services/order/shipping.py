@@ -14,6 +14,7 @@ from typing import Protocol
 import structlog
 from pydantic import ValidationError
 
+from msashop.chassis import bus_tracing
 from msashop.chassis.bus.port import EventBus, RpcError, RpcTimeout
 from msashop.chassis.errors import UpstreamUnavailable
 from msashop.contracts.events import ShippingItem, ShippingQuote, ShippingQuoteRequest
@@ -55,7 +56,9 @@ class BusShippingQuotes:
         )
         subject = ShippingQuoteRequest.subject
         try:
-            reply = await self.bus.request(subject, request.model_dump(mode="json"), timeout=self.timeout)
+            # The trace goes along in the request (the shipping service's span is a child of ours).
+            body = request.model_dump(mode="json")
+            reply = await bus_tracing.request(self.bus, subject, body, timeout=self.timeout)
             quote = ShippingQuote.model_validate(reply)
         except RpcTimeout:
             log.warning("shipping.timeout", order_id=order.id, timeout=self.timeout)
