@@ -10,6 +10,8 @@ class TracesSettings(ServiceSettings):
     """`MSASHOP_TRACES_*`. The port defaults to OTLP/HTTP's (4318), where exporters look first."""
 
     port: int = 4318
+    # Every process exports every few seconds: its access log would be mostly that.
+    log_level: str = "WARNING"
     # Where the spans live; default `<data_dir>/traces.db`.
     db_file: Path | None = None
     # Bounds: past either, the oldest traces go (by start time) until 90% of it is left.
