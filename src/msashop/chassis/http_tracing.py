@@ -75,13 +75,15 @@ def _without_query(url: URL) -> str:
 
 
 def client_trace_configs() -> list[aiohttp.TraceConfig]:
-    """For an aiohttp session: a CLIENT span per request and its `traceparent` header."""
+    """For an aiohttp session: a CLIENT span per request made inside a trace, and its
+    `traceparent` header. Calls outside any (a readiness probe's checks, background token and
+    key fetches) would each be a trace of one span: they are not traced."""
     if not tracing.enabled():
         return []
     return [
         create_trace_config(
             url_filter=_without_query,
-            tracer_provider=tracing.FollowingProvider(),
+            tracer_provider=tracing.FollowingProvider(child_only=True),
             meter_provider=metrics.NoOpMeterProvider(),
         )
     ]

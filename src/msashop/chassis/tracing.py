@@ -26,13 +26,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
@@ -45,34 +39,19 @@ _propagator = TraceContextTextMapPropagator()
 
 
 # --- sampling and export --------------------------------------------------------------------
-class _RatioOrRecord(Sampler):
-    """The trace-id ratio, except that a trace it leaves out is recorded (not sampled) rather
-    than dropped: its spans exist, carry ids and are exported when they fail."""
+class KeepErrorsSampler(Sampler):
+    """Parent-based, a trace-id ratio at the root (`ParentBased(TraceIdRatioBased(ratio))`'s
+    decisions), except that what it leaves out is recorded (not sampled) rather than dropped: those
+    spans exist, carry ids for the logs, and are exported when they fail. One class, not the SDK's
+    composition of three: it runs for every span (the gateway makes two per request)."""
+
+    _LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 
     def __init__(self, ratio: float) -> None:
-        self._ratio = TraceIdRatioBased(ratio)
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: TraceState | None = None,
-    ) -> SamplingResult:
-        result = self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links)
-        if result.decision is Decision.DROP:
-            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
-        return result
-
-    def get_description(self) -> str:
-        return f"RatioOrRecord{{{self._ratio.rate}}}"
-
-
-class _RecordOnly(Sampler):
-    """A child of a trace left out: recorded (its errors are kept), not sampled."""
+        self.ratio = ratio
+        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)
+        self._sampled = SamplingResult(Decision.RECORD_AND_SAMPLE)
+        self._recorded = SamplingResult(Decision.RECORD_ONLY)
 
     def should_sample(
         self,
@@ -85,19 +64,22 @@ class _RecordOnly(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         parent = trace.get_current_span(parent_context).get_span_context()
-        return SamplingResult(Decision.RECORD_ONLY, attributes, parent.trace_state)
+        if parent.is_valid:
+            sampled = parent.trace_flags.sampled
+            state: TraceState | None = parent.trace_state
+        else:
+            sampled, state = trace_id & self._LIMIT < self._bound, None
+        if attributes or state:
+            decision = Decision.RECORD_AND_SAMPLE if sampled else Decision.RECORD_ONLY
+            return SamplingResult(decision, attributes, state)
+        return self._sampled if sampled else self._recorded  # immutable: shared
 
     def get_description(self) -> str:
-        return "RecordOnly"
+        return f"KeepErrorsSampler{{{self.ratio}}}"
 
 
 def sampler(ratio: float) -> Sampler:
-    record_only = _RecordOnly()
-    return ParentBased(
-        _RatioOrRecord(ratio),
-        remote_parent_not_sampled=record_only,
-        local_parent_not_sampled=record_only,
-    )
+    return KeepErrorsSampler(ratio)
 
 
 class _ExportSampledOrFailed(BatchSpanProcessor):

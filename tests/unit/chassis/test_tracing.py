@@ -15,6 +15,7 @@ import httpx
 import pytest
 import structlog
 import uvicorn
+from aiohttp import web
 from fastapi import APIRouter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -308,3 +309,61 @@ async def test_an_rpc_over_the_bus_carries_the_trace_to_the_responder(
     asked, answered = named(spans, "request quote.calc"), named(spans, "respond quote.calc")
     assert parent_of(asked) == named(spans, "place order").context.span_id
     assert answered.kind is SpanKind.SERVER and parent_of(answered) == asked.context.span_id
+
+
+def test_the_sampler_follows_the_parent_and_the_ratio_and_never_drops() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    half, reference = tracing.sampler(0.5), TraceIdRatioBased(0.5)
+    for trace_id in (1, 2**63 - 1, 2**63, 2**64 - 1, 0x1234 << 64 | 2**62):
+        expected = reference.should_sample(None, trace_id, "x").decision
+        got = half.should_sample(None, trace_id, "x").decision
+        assert got is (Decision.RECORD_ONLY if expected is Decision.DROP else expected)
+
+    def under(flags: int) -> Any:
+        parent = SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(flags))
+        return trace.set_span_in_context(NonRecordingSpan(parent))
+
+    never, always = tracing.sampler(0.0), tracing.sampler(1.0)
+    assert never.should_sample(under(1), 2**64 - 1, "x").decision is Decision.RECORD_AND_SAMPLE
+    assert always.should_sample(under(0), 1, "x").decision is Decision.RECORD_ONLY
+
+
+async def test_calls_outside_any_trace_make_no_span_and_send_no_traceparent(
+    spans: InMemorySpanExporter, aiohttp_headers: list[dict[str, str]], aiohttp_url: str
+) -> None:
+    client = ServiceClient(StaticDiscovery({"back": aiohttp_url}))
+    try:
+        await client.get("back", "/anything")  # like a readiness check: no request span around it
+        with tracing.span("job"):
+            await client.get("back", "/anything")
+    finally:
+        await client.close()
+    assert "traceparent" not in aiohttp_headers[0]
+    assert aiohttp_headers[1]["traceparent"].split("-")[1] == f"{named(spans, 'job').context.trace_id:032x}"
+    assert [s.name for s in spans.get_finished_spans()] == ["GET", "job"]
+
+
+@pytest.fixture
+async def aiohttp_headers() -> list[dict[str, str]]:
+    return []
+
+
+@pytest.fixture
+async def aiohttp_url(aiohttp_headers: list[dict[str, str]]) -> AsyncIterator[str]:
+    """A plain HTTP server (not a chassis service) that keeps the headers it gets."""
+
+    async def answer(request: web.Request) -> web.Response:
+        aiohttp_headers.append({k.lower(): v for k, v in request.headers.items()})
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/anything", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    await runner.cleanup()
