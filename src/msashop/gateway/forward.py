@@ -26,6 +26,7 @@ from msashop.gateway.faults import abort_response
 from msashop.gateway.headers import RawHeader, upstream_raw
 from msashop.gateway.mesh import Mesh
 from msashop.gateway.proxy import PayloadTooLarge, Upstreams
+from msashop.gateway.rate_limiter import RateLimiter, error_headers
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _API_METHODS = frozenset(METHODS)
@@ -39,11 +40,19 @@ class ClientGone(Exception):
 class Forwarder:
     """ASGI app: route (traffic rules), check the token, inject faults, forward, stream the answer."""
 
-    def __init__(self, service: Service, upstreams: Upstreams, mesh: Mesh, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: Service,
+        upstreams: Upstreams,
+        mesh: Mesh,
+        max_body_bytes: int,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self.service = service
         self.upstreams = upstreams
         self.mesh = mesh
         self.max_body_bytes = max_body_bytes
+        self.rate_limiter = rate_limiter  # None: MSASHOP_RATE_LIMITS=off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The raw path, so percent-encoded ids reach the service exactly as the client wrote them.
@@ -61,9 +70,16 @@ class Forwarder:
                 declared = value
         # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
         token = _bearer(authorization.decode("latin-1"))
-        principal = await self.service.verifier.verify(token) if token else None
+        try:
+            principal = await self.service.verifier.verify(token) if token else None
+        except AppError:
+            if self.rate_limiter is not None:  # a bad token is counted too (as anonymous)
+                await self.rate_limiter.enforce(scope, plan.service, None, send)
+            raise
         if principal is not None:
             note_user(principal.user_id)  # on the request's span and log lines
+        if self.rate_limiter is not None:  # RateLimited (429), or an answer with X-RateLimit-*
+            send = await self.rate_limiter.enforce(scope, plan.service, principal, send)
         fault = self.mesh.faults(plan)
         if fault.delay:
             await asyncio.sleep(fault.delay)
@@ -166,7 +182,8 @@ class ForwardMiddleware:
                 await self.forwarder(scope, receive, send)
             except AppError as exc:
                 body = error_body(exc.code, exc.message, exc.details)
-                await JSONResponse(body, status_code=exc.status_code)(scope, receive, send)
+                headers = error_headers(scope)  # a 429's Retry-After, any answer's X-RateLimit-*
+                await JSONResponse(body, status_code=exc.status_code, headers=headers)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

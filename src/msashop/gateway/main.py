@@ -16,6 +16,7 @@ from msashop.gateway.health import aggregate_health
 from msashop.gateway.mesh import Mesh
 from msashop.gateway.openapi import PlatformDocument
 from msashop.gateway.proxy import Upstreams
+from msashop.gateway.rate_limiter import RateLimiter
 from msashop.gateway.traffic_file import TrafficFile
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -46,7 +47,11 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
     routes = service.app.router.routes
     routes[:] = [r for r in routes if getattr(r, "path", "") != service.app.openapi_url]
     service.include_router(api.router)
-    forward.install(service, forward.Forwarder(service, upstreams, mesh, settings.max_body_bytes))
+    rate_limiter = RateLimiter.from_settings(settings)
+    if rate_limiter is not None:
+        service.on_shutdown(rate_limiter.close)
+    forwarder = forward.Forwarder(service, upstreams, mesh, settings.max_body_bytes, rate_limiter)
+    forward.install(service, forwarder)
     service.app.mount("/static", StaticFiles(directory=web_dir), name="static")
     return service
 

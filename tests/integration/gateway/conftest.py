@@ -127,7 +127,8 @@ class Gateway:
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    settings = GatewaySettings.load("gateway", data_dir=tmp_path, traffic_check_seconds=0)
+    # Traffic tests send hundreds of requests from one client; rate limits have their own tests.
+    settings = GatewaySettings.load("gateway", data_dir=tmp_path, traffic_check_seconds=0, rate_limits=False)
     service = create_service(settings)
     runners: list[web.AppRunner] = []
 

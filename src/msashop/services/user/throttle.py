@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import structlog
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from msashop.chassis.errors import UpstreamUnavailable
+from msashop.chassis.limits_storage import limits_storage
 from msashop.services.user.config import UserSettings
 
 log = structlog.get_logger()
@@ -48,14 +49,7 @@ class LoginThrottled(Exception):
 
 
 def storage_for(store_url: str) -> Storage:
-    if not store_url:
-        return MemoryStorage()
-    # `limits` picks its client by scheme; ours is redis-py, which speaks to Valkey as well.
-    scheme, _, rest = store_url.partition("://")
-    scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme, scheme)
-    return RedisStorage(
-        f"async+{scheme}://{rest}", implementation="redispy", key_prefix=KEY_PREFIX, wrap_exceptions=True
-    )
+    return limits_storage(store_url, KEY_PREFIX)
 
 
 @dataclass(frozen=True)
