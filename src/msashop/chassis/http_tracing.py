@@ -8,6 +8,9 @@ receive, which the gateway, CPU-bound, pays on every request.
 
 from __future__ import annotations
 
+from pathlib import PurePath
+from types import SimpleNamespace
+
 import aiohttp
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -85,8 +88,37 @@ def client_trace_configs() -> list[aiohttp.TraceConfig]:
             url_filter=_without_query,
             tracer_provider=tracing.FollowingProvider(child_only=True),
             meter_provider=metrics.NoOpMeterProvider(),
-        )
+        ),
+        _named_after_the_service(),  # after: it renames the span the one above made current
     ]
+
+
+def _named_after_the_service() -> aiohttp.TraceConfig:
+    """`GET product` rather than `GET`: the service a call is for, when the caller passed it as
+    `trace_request_ctx={"service": ...}` (the service client does)."""
+
+    async def on_request_start(
+        _: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        asked = ctx.trace_request_ctx
+        service = asked.get("service") if isinstance(asked, dict) else None
+        span = trace.get_current_span()
+        if service and span.is_recording():
+            span.update_name(f"{params.method} {service}")
+            span.set_attribute("peer.service", service)
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_request_start)
+    return config
+
+
+class _EngineTracer(EngineTracer):
+    def _operation_name(self, db_name: str | None, statement: object) -> str:
+        # SQLite's database "name" is its file path: `SELECT order`, not `SELECT /data/db/order.sqlite`.
+        if db_name and "/" in db_name:
+            db_name = PurePath(db_name).stem
+        name: str = super()._operation_name(db_name, statement)  # type: ignore[no-untyped-call]
+        return name
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
@@ -95,7 +127,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
         return
     tracer = tracing.FollowingProvider(child_only=True).get_tracer(__name__)
     usage = metrics.NoOpMeter(__name__).create_up_down_counter("db.client.connections.usage")
-    EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+    _EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
 
 
 def start_client_span(method: str, service: str) -> trace.Span:

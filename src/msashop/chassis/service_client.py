@@ -183,7 +183,12 @@ class ServiceClient:
     ) -> _Answer:
         try:
             async with self._client().request(
-                method, instance.url + path, headers=headers, ssl=self.ssl_context or True, **kwargs
+                method,
+                instance.url + path,
+                headers=headers,
+                ssl=self.ssl_context or True,
+                trace_request_ctx={"service": instance.service},  # names its span (http_tracing)
+                **kwargs,
             ) as response:
                 if response.status < 400:
                     body = await response.json(content_type=None)
