@@ -42,6 +42,7 @@ from msashop.chassis.pool_metrics import track_pool
 from msashop.chassis.prepared import PreparedHandler, already_handled
 from msashop.chassis.revocation import RevocationStore, revocation_store
 from msashop.chassis.service_client import ServiceClient
+from msashop.chassis.service_tokens import ServiceTokens, client_credentials, read_secret
 from msashop.chassis.settings import ServiceSettings
 from msashop.chassis.tls import client_context
 from msashop.chassis.unit_of_work import UnitOfWork
@@ -101,7 +102,12 @@ class Service:
             downstreams={name: partial(self.client.get, name, "/health") for name in downstreams},
         )
         self.crash_points = CrashPoints(settings.crash_file)
-        self.verifier = TokenVerifier(self._fetch_jwks, self.store)
+        self.verifier = TokenVerifier(self._fetch_jwks, self.store, service=self.name)
+        # This service's own tokens for its calls out (None: no client secret configured).
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+        secret = read_secret(secret, settings.client_secret_file)
+        self.tokens = ServiceTokens(client_credentials(self.client, self.name, secret)) if secret else None
+        self.client.tokens = self.tokens
         self.jwks_cache = jwks_cache  # cache_hit_rate{cache_name="jwks"}: the verifier's key lookups
         self._handlers: list[tuple[str, AnyHandler]] = []
         self._responders: list[tuple[str, Responder]] = []
@@ -147,7 +153,8 @@ class Service:
 
     # --- runtime ------------------------------------------------------------------------------
     async def _fetch_jwks(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.client.get("user", "/.well-known/jwks.json")
+        # Public keys: asked without a service token (checking one would need these keys).
+        result: dict[str, Any] = await self.client.get("user", "/.well-known/jwks.json", service_token=False)
         return result
 
     def _consumer(self, handler: AnyHandler) -> Callable[[Envelope], Awaitable[None]]:
@@ -200,6 +207,11 @@ class Service:
         await self.bus.connect()
 
     async def start(self) -> None:
+        if not self.settings.is_development and self.tokens is None:
+            raise RuntimeError(
+                f"{self.name} has no client secret (client_secret or client_secret_file): "
+                "production refuses to call other services without service tokens"
+            )
         if self.db is not None and self.migrations is not None:
             await self.db.migrate(self.migrations)
         if self.bus is not None:

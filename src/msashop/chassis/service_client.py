@@ -24,6 +24,7 @@ import structlog
 from tenacity import RetryCallState
 
 from msashop.chassis import context
+from msashop.chassis.auth import SERVICE_TOKEN_HEADER
 from msashop.chassis.bulkhead import Bulkhead, BulkheadFull
 from msashop.chassis.circuit_breaker import BreakerConfig, CircuitBreaker, CircuitOpen, State
 from msashop.chassis.client_metrics import (
@@ -38,6 +39,7 @@ from msashop.chassis.errors import AppError, NotFound, UpstreamUnavailable
 from msashop.chassis.http_tracing import client_trace_configs
 from msashop.chassis.load_balancer import LoadBalancer
 from msashop.chassis.retries import RETRYABLE_STATUSES, NoAnswer, RetryPolicy, parse_retry_after
+from msashop.chassis.service_tokens import ServiceTokens
 
 log = structlog.get_logger()
 
@@ -89,6 +91,8 @@ class ServiceClient:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._bulkheads: dict[str, Bulkhead] = {}
         self._session: aiohttp.ClientSession | None = None
+        # Service tokens (chassis/service_tokens.py): set, every call carries one for its upstream.
+        self.tokens: ServiceTokens | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -128,8 +132,14 @@ class ServiceClient:
         return headers
 
     async def request(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
-        """Call `service` and return its JSON body; map failures to our error types."""
+        """Call `service` and return its JSON body; map failures to our error types.
+
+        `service_token=False`: without this service's token (the token request itself).
+        """
         headers = {**self._headers(), **kwargs.pop("headers", {})}
+        if kwargs.pop("service_token", True) and self.tokens is not None:
+            if (token := await self.tokens.get(service)) is not None:
+                headers[SERVICE_TOKEN_HEADER] = token
         tried: set[str] = set()
 
         def count_retry(state: RetryCallState) -> None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from msashop.chassis.tls import TlsFiles
@@ -69,6 +69,11 @@ class ServiceSettings(BaseSettings):
     trace_sample_ratio: float | None = Field(default=None, ge=0, le=1)
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
     crash_file: Path | None = None
+    # This service's client secret for service tokens (client credentials at the user service,
+    # chassis/service_tokens.py): the text, or a file holding it (the supervisor writes one per
+    # service). None of them: calls go out without a service token; production refuses to start.
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
     # Mutual TLS inside the platform (chassis/tls.py): the directory holding ca.pem and this
     # component's <service_name>.pem/.key, which the supervisor writes when mTLS is on. Set: this
     # process serves HTTPS to our CA's certificates only and calls the others over it. None: HTTP.

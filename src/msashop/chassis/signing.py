@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from msashop.chassis.auth import AUDIENCE, ISSUER
+from msashop.chassis.auth import ACCESS, AUDIENCE, ISSUER, SERVICE
 
 
 class SigningKey:
@@ -97,9 +97,26 @@ class SigningKey:
             "sub": user_id,
             "email": email,
             "roles": list(roles),
-            "typ": "access",
+            "typ": ACCESS,
             "jti": uuid.uuid4().hex,
             "sid": session_id or uuid.uuid4().hex,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_seconds,
+        }
+        return self.sign(claims), claims
+
+    def service_token(
+        self, service: str, audience: str, *, ttl_seconds: int = 300
+    ) -> tuple[str, dict[str, Any]]:
+        """A signed service token: `service` (its client id) calling `audience`, and its claims."""
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": audience,
+            "sub": service,
+            "typ": SERVICE,
+            "jti": uuid.uuid4().hex,
             "iat": now,
             "nbf": now,
             "exp": now + ttl_seconds,

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from msashop.chassis import context
+from msashop.chassis.auth import SERVICE_TOKEN_HEADER
 from msashop.chassis.errors import AppError, NotFound, error_body
 from msashop.chassis.service import Service
 from msashop.chassis.tracing import note_user
@@ -31,6 +32,7 @@ from msashop.gateway.rate_limiter import RateLimiter, error_headers
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _API_METHODS = frozenset(METHODS)
 JWKS_PATH = "/.well-known/jwks.json"
+SERVICE_TOKEN = SERVICE_TOKEN_HEADER.encode()
 
 
 class ClientGone(Exception):
@@ -98,6 +100,10 @@ class Forwarder:
             client_ip=client[0] if client else None,
             proto=scope.get("scheme", "http"),
         )
+        # The gateway's service token for this service: X-User-Id counts there only alongside it.
+        tokens = self.service.tokens
+        if tokens is not None and (service_token := await tokens.get(plan.service)) is not None:
+            forwarded.append((SERVICE_TOKEN, service_token.encode()))
         query: bytes = scope.get("query_string", b"")
         await self.upstreams.forward(self.service.discovery, plan, method, query, forwarded, body, send)
 

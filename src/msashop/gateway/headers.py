@@ -19,8 +19,10 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host"}
 )
 
-# Identity is the gateway's word after checking the token; a client never gets to say it.
-IDENTITY = frozenset({b"x-user-id", b"x-user-roles"})
+# Identity is the gateway's word after checking the token; a client never gets to say it. The
+# service token is the gateway's own (forward.py adds it): a client's, even a leaked valid one,
+# never crosses the edge.
+IDENTITY = frozenset({b"x-user-id", b"x-user-roles", b"x-service-token"})
 
 # Set by the gateway itself (below, and the trace context by proxy.py from its client span), so
 # a client's values are dropped rather than passed on.

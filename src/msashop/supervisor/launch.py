@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from msashop.supervisor import client_secrets
 from msashop.supervisor.config import PlatformConfig
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order", "legacy")
@@ -118,12 +119,24 @@ def child_env(
         defaults["DISCOVER_SERVICES"] = ",".join(wiring.discover)
     if instance and instance in config.versions:
         env[f"{prefix}VERSION"] = config.versions[instance]
+    # Its own client secret only, by path (client_secrets.py); the user service: every client's
+    # hash, never a secret.
+    defaults["CLIENT_SECRET_FILE"] = str(client_secrets.secret_file(wiring.data_dir, name))
+    if name == "user":
+        defaults["CLIENTS_FILE"] = str(
+            client_secrets.secrets_dir(wiring.data_dir) / client_secrets.REGISTRY_FILE
+        )
     if name not in ("gateway", REGISTRY) and config.database_url:
         defaults["DATABASE_URL"] = config.database_url_for(name)
     for key, value in defaults.items():
         if f"{prefix}{key}" not in environ and value:
             env[f"{prefix}{key}"] = value
     return env
+
+
+def client_secrets_for(data_dir: Path, components: Sequence[str]) -> None:
+    """Every component's client secret (made once, then kept) and the user service's registry."""
+    client_secrets.ensure(data_dir, components)
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,8 @@ class Platform:
             discover=tuple(c for c in self.components if c != launch.REGISTRY),
             tls_dir=self.tls_dir,
         )
+        # A client secret per service (kept across restarts), for their service tokens.
+        launch.client_secrets_for(self.data_dir, self.components)
         admin = launch.admin_password(self.data_dir, os.environ)
         if "user" not in self.components:
             admin = launch.AdminPassword(None, generated=False)

@@ -50,6 +50,7 @@ def test_each_child_gets_its_own_prefixed_settings() -> None:
         "MSASHOP_ORDER_BUS_URL": "nats://127.0.0.1:4333",
         "MSASHOP_ORDER_STORE_URL": "redis://127.0.0.1:6390/0",
         "MSASHOP_ORDER_ENV": "development",
+        "MSASHOP_ORDER_CLIENT_SECRET_FILE": "/data/secrets/order.secret",  # its own, nobody else's
     }
 
 

@@ -35,6 +35,12 @@ class UserSettings(ServiceSettings):
     rate_limits: bool = Field(
         default=True, validation_alias=AliasChoices("MSASHOP_RATE_LIMITS", "rate_limits")
     )
+    # The platform's services as OAuth clients (clients.py): a JSON file of client ids and secret
+    # hashes, which the supervisor writes. Unset: `<data_dir>/secrets/clients.json`. Production
+    # refuses to start without it (no service could get a token).
+    clients_file: Path | None = None
+    # Lifetime of a service token (client credentials, POST /oauth/token).
+    service_token_ttl_seconds: int = Field(default=300, ge=60, le=900)
     # The client IP is the gateway's X-Forwarded-For (it overwrites a client's own); False: the
     # TCP peer (a user service reached directly, without the gateway in front).
     trust_forwarded_for: bool = True
@@ -56,6 +62,10 @@ class UserSettings(ServiceSettings):
     @property
     def signing_keys_path(self) -> Path:
         return self.signing_keys_dir or self.data_dir / "keys" / "signing"
+
+    @property
+    def clients_path(self) -> Path:
+        return self.clients_file or self.data_dir / "secrets" / "clients.json"
 
     @property
     def account_limit(self) -> RateLimitItem:

@@ -117,6 +117,11 @@ class UserRepository:
             .values(password_hash=password_hash, roles=json.dumps(list(roles)))
         )
 
+    async def set_roles(self, user_id: str, roles: tuple[str, ...]) -> None:
+        await self.session.execute(
+            sa.update(users).where(users.c.id == user_id).values(roles=json.dumps(list(roles)))
+        )
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.session.execute(
             sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash)
@@ -160,6 +165,15 @@ class RefreshTokenRepository:
             .values(used_at=now)
         )
         return cast(sa.CursorResult[Any], result).rowcount == 1
+
+    async def open_sessions(self, user_id: str) -> list[str]:
+        """The user's sessions with a refresh token not revoked (they may still get access tokens)."""
+        rows = await self.session.execute(
+            sa.select(refresh_tokens.c.session_id)
+            .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+            .distinct()
+        )
+        return sorted(row.session_id for row in rows)
 
     async def revoke_session(self, session_id: str, now: datetime) -> None:
         """Revoke every token of the family that is not revoked yet."""

@@ -11,6 +11,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -19,7 +20,7 @@ from pwdlib import PasswordHash
 from sqlalchemy.exc import IntegrityError
 
 from msashop.chassis.auth import Principal
-from msashop.chassis.errors import Conflict, Unauthorized, Unprocessable
+from msashop.chassis.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from msashop.chassis.unit_of_work import UnitOfWork
 from msashop.contracts.envelope import wrap
 from msashop.contracts.events import UserLoggedIn, UserLoggedOut, UserLoginFailed, UserRegistered
@@ -196,7 +197,8 @@ async def logout(uow: UnitOfWork, issuer: TokenIssuer, caller: Principal, raw_to
     event = UserLoggedOut(user_id=caller.user_id, session_ids=sorted(sessions))
     uow.publish(wrap(event, source=SOURCE, key=caller.user_id))
     await uow.commit()
-    await issuer.revoke_access_token(caller.claims)
+    if caller.claims:  # the caller's own token; none when a service vouched for them (headers)
+        await issuer.revoke_access_token(caller.claims)
     await issuer.end_sessions(sessions)
     log.info("user.logged_out", user_id=caller.user_id)
 
@@ -230,3 +232,39 @@ async def seed_admin(uow: UnitOfWork, password: str) -> bool:
     await users.set_credentials(admin.id, password_hash=new_hash, roles=(ADMIN,))
     log.info("admin.updated", password_changed=not matches)
     return True
+
+
+async def set_roles(
+    uow: UnitOfWork, issuer: TokenIssuer, admin: Principal, user_id: str, roles: tuple[str, ...]
+) -> User:
+    """Give a user exactly `roles` (known ones, checked at the edge). Commits itself.
+
+    A role taken away must not live on in tokens already issued: the user's sessions end, so they
+    log in again with what they have now. A role added shows in the next token (refresh or login).
+    An admin cannot take the admin role from themselves (the shop could be left without one).
+    """
+    users = UserRepository(uow.session)
+    user = await users.get(user_id)
+    if user is None:
+        raise NotFound("user not found")
+    if user.id == admin.user_id and ADMIN in user.roles and ADMIN not in roles:
+        raise Conflict("an admin cannot take the admin role from themselves", code="own_admin_role")
+    removed = set(user.roles) - set(roles)
+    await users.set_roles(user.id, roles)
+    sessions: list[str] = []
+    if removed:
+        tokens = RefreshTokenRepository(uow.session)
+        sessions = await tokens.open_sessions(user.id)
+        now = datetime.now(UTC)
+        for sid in sessions:
+            await tokens.revoke_session(sid, now)
+    await uow.commit()
+    await issuer.end_sessions(sessions)
+    log.info(
+        "user.roles_changed",
+        user_id=user.id,
+        by=admin.user_id,
+        roles=list(roles),
+        sessions_ended=len(sessions),
+    )
+    return replace(user, roles=roles)

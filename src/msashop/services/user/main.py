@@ -8,7 +8,9 @@ from pathlib import Path
 from msashop.chassis.bus.port import EventBus
 from msashop.chassis.revocation import RevocationStore
 from msashop.chassis.service import Service
-from msashop.services.user import admin_api, api, handlers
+from msashop.chassis.service_tokens import IssuedToken, ServiceTokens
+from msashop.services.user import admin_api, api, handlers, oauth_api, roles_api
+from msashop.services.user.clients import ClientRegistry
 from msashop.services.user.config import UserSettings
 from msashop.services.user.keyring import KeyRing
 from msashop.services.user.throttle import LoginThrottle
@@ -32,8 +34,28 @@ def create_service(
     )
     service.app.state.login_throttle = LoginThrottle.from_settings(settings)
     service.app.state.trust_forwarded_for = settings.trust_forwarded_for
+    service.app.state.client_registry = ClientRegistry(settings.clients_path)
+    service.app.state.service_token_ttl_seconds = settings.service_token_ttl_seconds
     service.include_router(api.router)
     service.include_router(admin_api.router)
+    service.include_router(roles_api.router)
+    service.include_router(oauth_api.router)
+
+    async def own_token(audience: str) -> IssuedToken:
+        # This service signs service tokens: its own calls need no client secret and no HTTP call.
+        ttl = settings.service_token_ttl_seconds
+        return IssuedToken(keyring.key.service_token(service.name, audience, ttl_seconds=ttl)[0], ttl)
+
+    service.tokens = service.client.tokens = ServiceTokens(own_token)
+
+    async def check_clients() -> None:
+        if not settings.is_development and not settings.clients_path.is_file():
+            raise RuntimeError(
+                f"no client registry at {settings.clients_path} (clients_file): production refuses "
+                "to start without one, no service could get a service token"
+            )
+
+    service.on_startup(check_clients)
 
     async def start_keyring() -> None:
         await keyring.start(service.unit_of_work)
