@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from msashop.chassis import bus_tracing, tracing
 from msashop.chassis.auth import TokenVerifier
+from msashop.chassis.body_limit import BodyLimitMiddleware
 from msashop.chassis.bus.factory import bus_from_url
 from msashop.chassis.bus.port import EventBus, Responder
 from msashop.chassis.bus_metrics import BACKLOG_INTERVAL, report_backlog
@@ -296,6 +297,7 @@ class Service:
         app.state.service = self
         app.state.verifier = self.verifier
         install_error_handlers(app)
+        app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)  # 413
         app.add_middleware(RequestMiddleware)
         app.add_middleware(TracingMiddleware)  # outermost: the request log line is inside its span
 

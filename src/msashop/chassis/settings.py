@@ -60,6 +60,8 @@ class ServiceSettings(BaseSettings):
     bus_max_attempts: int = 5
     # Each /ready check (database, broker, store, downstreams) answers within this or is down.
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Request bodies past this are refused with 413 (chassis/body_limit.py); the gateway's too.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # Tracing (chassis/tracing.py): off, a no-op tracer. Spans go over OTLP/HTTP to the endpoint
     # (a base URL or its /v1/traces); none, they are recorded (ids for the logs), not exported.
     # The ratio of traces kept (parent-based; failed spans are kept whatever it says); unset:
