@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.e2e.conftest import Platform, ShopClient
+from tests.e2e.conftest import ADDRESS, Platform, ShopClient
 
 CHROMIUM = Path("/usr/bin/chromium")
 MISSING = f"{CHROMIUM} is missing (Debian's chromium package; `make test` installs it as root)"
@@ -127,6 +127,30 @@ def register_log_out_and_log_in(page: Page) -> tuple[str, str]:
     return email, password
 
 
+def assert_cookie_session(page: Page) -> dict[str, Any]:
+    """The session lives in HttpOnly cookies: no script on the page can read the tokens."""
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    access = cookies["msashop_access"]
+    assert access["httpOnly"] and access["secure"] and access["sameSite"] == "Strict"
+    assert cookies["msashop_refresh"]["httpOnly"] and cookies["msashop_refresh"]["path"] == "/api/auth"
+    assert not cookies["msashop_csrf"]["httpOnly"]
+    visible = page.evaluate("JSON.stringify([document.cookie, {...sessionStorage}, {...localStorage}])")
+    assert "msashop_csrf=" in visible
+    assert access["value"] not in visible and "msashop_access" not in visible
+    assert cookies["msashop_refresh"]["value"] not in visible
+    return cookies
+
+
+# A write from the page's own script, as an injected one would try it: with and without the token.
+POST_ORDER = """async ([body, withCsrf]) => {
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("msashop_csrf=")).split("=")[1];
+  const headers = {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()};
+  if (withCsrf) headers["X-CSRF-Token"] = csrf;
+  const answer = await fetch("/api/orders", {method: "POST", headers, body: JSON.stringify(body)});
+  return [answer.status, await answer.json()];
+}"""
+
+
 def add_to_cart_from_its_page(page: Page, product: dict[str, Any]) -> None:
     page.locator("#nav-shop").click()
     page.get_by_label("Search").fill(product["name"])
@@ -169,6 +193,7 @@ def test_new_customer_registers_buys_and_follows_orders_to_their_end(page: Page,
     page.goto("/")
     expect(cards(page).first).to_be_visible()
     register_log_out_and_log_in(page)
+    assert_cookie_session(page)
 
     add_to_cart_from_its_page(page, paid)
     check_out(page, "tok_visa")
@@ -191,3 +216,22 @@ def test_new_customer_registers_buys_and_follows_orders_to_their_end(page: Page,
     expect(first.get_by_test_id("order-status")).to_have_text("CONFIRMED")
 
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_a_cookie_session_writes_only_with_the_csrf_token(page: Page, shop: ShopClient) -> None:
+    (product,) = shop.products_in_stock(1, at_least=5)
+    page.goto("/")
+    register_log_out_and_log_in(page)
+    assert_cookie_session(page)
+    body = {
+        "items": [{"product_id": product["id"], "quantity": 1}],
+        "payment": {"token": "tok_visa"},
+        "shipping_address": ADDRESS,
+    }
+    status, answer = page.evaluate(POST_ORDER, [body, False])
+    assert (status, answer["error"]["code"]) == (403, "csrf_failed")
+    status, order = page.evaluate(POST_ORDER, [body, True])
+    assert status == 202 and order["status"] == "PENDING", order
+    # The order is the cookie's user's: the orders page lists it.
+    page.locator("#nav-orders").click()
+    expect(page.locator(f'[data-testid="order-row"][data-order-id="{order["id"]}"]')).to_have_count(1)

@@ -29,6 +29,9 @@ class GatewaySettings(ServiceSettings):
     traffic_file: Path | None = None
     # How often (at most) a request looks at the traffic file's mtime.
     traffic_check_seconds: float = 1.0
+    # Origins (scheme://host[:port]) whose pages may call the API with credentials (cors.py), e.g.
+    # MSASHOP_GATEWAY_CORS_ORIGINS='["https://shop.example.com"]'. Empty: same-origin only.
+    cors_origins: list[str] = []
     # Rate limits on /api/* (rate_limits.py), `limits` notation. `MSASHOP_RATE_LIMITS=off` turns
     # them off (and the user service's login throttle). Per tier, per client (IP or user):
     rate_limits: bool = Field(

@@ -23,6 +23,8 @@ from msashop.chassis.auth import SERVICE_TOKEN_HEADER
 from msashop.chassis.errors import AppError, NotFound, error_body
 from msashop.chassis.service import Service
 from msashop.chassis.tracing import note_user
+from msashop.gateway.cookies import CookieSessions
+from msashop.gateway.cors import Origins
 from msashop.gateway.faults import abort_response
 from msashop.gateway.headers import RawHeader, upstream_raw
 from msashop.gateway.mesh import Mesh
@@ -49,12 +51,15 @@ class Forwarder:
         mesh: Mesh,
         max_body_bytes: int,
         rate_limiter: RateLimiter | None = None,
+        sessions: CookieSessions | None = None,
     ) -> None:
         self.service = service
         self.upstreams = upstreams
         self.mesh = mesh
         self.max_body_bytes = max_body_bytes
         self.rate_limiter = rate_limiter  # None: MSASHOP_RATE_LIMITS=off
+        # The web UI's cookie session (cookies.py); the default allows no other origin.
+        self.sessions = sessions or CookieSessions(service.verifier, Origins(()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The raw path, so percent-encoded ids reach the service exactly as the client wrote them.
@@ -64,16 +69,21 @@ class Forwarder:
         plan = self.mesh.plan(method, raw_path.decode("latin-1"), _HeaderLookup(incoming))
         if plan is None:
             raise NotFound(f"no service serves {scope['path']}")
-        authorization, declared = b"", b""
+        authorization, declared, cookie = b"", b"", False
         for name, value in incoming:  # ASGI header names are lower case
             if name == b"authorization" and not authorization:
                 authorization = value
             elif name == b"content-length":
                 declared = value
+            elif name == b"cookie":
+                cookie = True
         # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
         token = _bearer(authorization.decode("latin-1"))
         try:
-            principal = await self.service.verifier.verify(token) if token else None
+            if cookie:  # the access cookie when no bearer came, CSRF checked (cookies.py)
+                principal, incoming = await self.sessions.resolve(method, raw_path, incoming, token)
+            else:
+                principal = await self.service.verifier.verify(token) if token else None
         except AppError:
             if self.rate_limiter is not None:  # a bad token is counted too (as anonymous)
                 await self.rate_limiter.enforce(scope, plan.service, None, send)

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
 
 from msashop.chassis.service import Service
-from msashop.gateway import api, forward
+from msashop.gateway import api, forward, security_headers
 from msashop.gateway.config import GatewaySettings
+from msashop.gateway.cookies import CookieSessions
+from msashop.gateway.cors import CorsMiddleware, Origins
 from msashop.gateway.health import aggregate_health
 from msashop.gateway.mesh import Mesh
 from msashop.gateway.openapi import PlatformDocument
@@ -50,9 +53,17 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
     rate_limiter = RateLimiter.from_settings(settings)
     if rate_limiter is not None:
         service.on_shutdown(rate_limiter.close)
-    forwarder = forward.Forwarder(service, upstreams, mesh, settings.max_body_bytes, rate_limiter)
+    origins = Origins(settings.cors_origins)
+    sessions = CookieSessions(service.verifier, origins)
+    forwarder = forward.Forwarder(
+        service, upstreams, mesh, settings.max_body_bytes, rate_limiter, sessions=sessions
+    )
+    # Inside the request middleware (request id, metrics) and before the fast path: a preflight
+    # is answered here, never forwarded.
+    service.app.user_middleware.append(Middleware(CorsMiddleware, origins=origins))
     forward.install(service, forwarder)
     service.app.mount("/static", StaticFiles(directory=web_dir), name="static")
+    security_headers.install(service.app)  # every answer, errors and 500s included
     return service
 
 

@@ -6,7 +6,11 @@ const PAGE_SIZE = 12;
 const POLL_EVERY_MS = 1000;
 const POLL_FOR_MS = 90000;
 
-// ---- session (tokens live in sessionStorage: gone when the tab closes) -------------------------
+// ---- session -------------------------------------------------------------------------------------
+// A cookie session: the access and refresh tokens are HttpOnly cookies this script never sees
+// (an injected script cannot steal them); the gateway reads them. The readable `msashop_csrf`
+// cookie says a session exists and is echoed as X-CSRF-Token on every write (double submit).
+// sessionStorage keeps the cart and the user's name and email for display only.
 const store = {
   get(key) { try { return JSON.parse(sessionStorage.getItem(`msashop.${key}`)); } catch { return null; } },
   set(key, value) {
@@ -14,14 +18,19 @@ const store = {
     else sessionStorage.setItem(`msashop.${key}`, JSON.stringify(value));
   },
 };
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-function saveTokens(pair) {
-  store.set("access", pair.access_token);
-  store.set("refresh", pair.refresh_token);
+function csrfToken() {
+  const found = document.cookie.split("; ").find((pair) => pair.startsWith("msashop_csrf="));
+  return found ? decodeURIComponent(found.slice("msashop_csrf=".length)) : null;
 }
 
+const loggedIn = () => Boolean(csrfToken());
+
 function clearSession() {
-  ["access", "refresh", "user"].forEach((key) => store.set(key, null));
+  store.set("user", null);
+  // The HttpOnly cookies are the server's to clear (logout, a failed refresh); this one is ours.
+  document.cookie = "msashop_csrf=; Max-Age=0; Path=/; Secure; SameSite=Strict";
   renderAccount();
 }
 
@@ -42,13 +51,13 @@ async function readJson(response) {
 
 let refreshing = null;
 
-// One refresh at a time, however many calls saw the 401 together.
+// One refresh at a time, however many calls saw the 401 together: the refresh cookie is spent
+// and the answer sets new cookies.
 function refreshOnce() {
-  const refreshToken = store.get("refresh");
-  if (!refreshToken) return Promise.resolve(false);
+  if (!loggedIn()) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
-      saveTokens(await api("POST", "/api/auth/refresh", { body: { refresh_token: refreshToken }, auth: false }));
+      await api("POST", "/api/auth/refresh", { body: { session: "cookie" }, auth: false });
       return true;
     } catch {
       clearSession();
@@ -63,21 +72,24 @@ function refreshOnce() {
 async function api(method, path, { body, headers = {}, auth = true, retried = false } = {}) {
   const sent = { Accept: "application/json", ...headers };
   if (body !== undefined) sent["Content-Type"] = "application/json";
-  const token = auth ? store.get("access") : null;
-  if (token) sent.Authorization = `Bearer ${token}`;
+  const csrf = csrfToken();
+  if (csrf && UNSAFE.has(method)) sent["X-CSRF-Token"] = csrf;
+  const session = auth && Boolean(csrf);
   let response;
   try {
-    response = await fetch(path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, {
+      method, headers: sent, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+    });
   } catch {
     throw new ApiError(0, "network_error", "The shop cannot be reached right now. Please try again.");
   }
-  // An expired access token: refresh once and repeat the call (same Idempotency-Key included).
-  if (response.status === 401 && token && !retried && (await refreshOnce())) {
+  // An expired access cookie: refresh once and repeat the call (same Idempotency-Key included).
+  if (response.status === 401 && session && !retried && (await refreshOnce())) {
     return api(method, path, { body, headers, auth, retried: true });
   }
   const data = await readJson(response);
   if (!response.ok) {
-    if (response.status === 401 && token) clearSession();
+    if (response.status === 401 && session) clearSession();
     const message = data?.error?.message || `Request failed (${response.status})`;
     throw new ApiError(response.status, data?.error?.code || "error", message);
   }
@@ -162,7 +174,7 @@ async function route() {
   pendingInfo = null;
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
   const needsLogin = ["orders", "notifications"].includes(name);
-  if (needsLogin && !store.get("access")) {
+  if (needsLogin && !loggedIn()) {
     afterLogin = location.hash;
     show("login");
     showMessage("Please log in first.", "info");
@@ -183,17 +195,28 @@ async function route() {
 // ---- account -----------------------------------------------------------------------------------
 function renderAccount() {
   const user = store.get("user");
-  const loggedIn = Boolean(store.get("access"));
+  const inSession = loggedIn();
   $("#user-email").textContent = user?.email || "";
-  $("#user-email").hidden = !loggedIn;
-  $("#logout").hidden = !loggedIn;
-  $("#nav-login").hidden = loggedIn;
-  document.querySelectorAll("[data-needs-login]").forEach((link) => { link.hidden = !loggedIn; });
-  $("#checkout-login-hint").hidden = loggedIn;
+  $("#user-email").hidden = !inSession;
+  $("#logout").hidden = !inSession;
+  $("#nav-login").hidden = inSession;
+  document.querySelectorAll("[data-needs-login]").forEach((link) => { link.hidden = !inSession; });
+  $("#checkout-login-hint").hidden = inSession;
+}
+
+// A session from another tab (the cookies are shared, sessionStorage is not): who is it?
+async function loadUser() {
+  if (!loggedIn() || store.get("user")) return;
+  try {
+    store.set("user", await api("GET", "/api/users/me"));
+  } catch {
+    // a dead session was cleared on the way (api's 401 handling)
+  }
+  renderAccount();
 }
 
 async function logIn(email, password) {
-  saveTokens(await api("POST", "/api/auth/login", { body: { email, password }, auth: false }));
+  await api("POST", "/api/auth/login", { body: { email, password, session: "cookie" }, auth: false });
   store.set("user", await api("GET", "/api/users/me"));
   renderAccount();
   const target = afterLogin;
@@ -215,11 +238,11 @@ async function onRegister() {
 }
 
 async function onLogout() {
-  const refreshToken = store.get("refresh");
   try {
-    if (refreshToken) await api("POST", "/api/auth/logout", { body: { refresh_token: refreshToken } });
+    // The refresh cookie goes along; the answer clears the session cookies.
+    if (loggedIn()) await api("POST", "/api/auth/logout", { body: {} });
   } finally {
-    clearSession();  // whatever the server said, this tab forgets the tokens
+    clearSession();  // whatever the server said, this tab forgets the session
     go("#/shop", "You are logged out.");
   }
 }
@@ -334,7 +357,7 @@ function renderCart() {
 }
 
 async function onCheckout() {
-  if (!store.get("access")) {
+  if (!loggedIn()) {
     afterLogin = "#/cart";
     go("#/login", "Please log in to check out.");
     return;
@@ -382,7 +405,7 @@ async function pollOrder(id, done) {
   polling.add(id);
   const deadline = Date.now() + POLL_FOR_MS;
   try {
-    while (Date.now() < deadline && store.get("access")) {
+    while (Date.now() < deadline && loggedIn()) {
       await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
       const order = await api("GET", `/api/orders/${encodeURIComponent(id)}`);
       replaceOrder(order);
@@ -454,8 +477,10 @@ function start() {
   $("#orders-refresh").addEventListener("click", guard(loadOrders));
   $("#notifications-refresh").addEventListener("click", guard(loadNotifications));
   window.addEventListener("hashchange", route);
+  ["access", "refresh"].forEach((key) => store.set(key, null));  // tokens an older version kept here
   saveCart(cart());
   renderAccount();
+  loadUser();
   route();
 }
 

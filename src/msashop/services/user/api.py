@@ -8,15 +8,17 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 from starlette.exceptions import HTTPException
 
 from msashop.chassis.auth import CurrentUser, OptionalService, current_user
 from msashop.chassis.dependencies import Uow, get_service
-from msashop.chassis.errors import NotFound
+from msashop.chassis.errors import NotFound, Unauthorized, Unprocessable, error_body
+from msashop.chassis.metrics import errors_total
 from msashop.chassis.responses import errors
-from msashop.services.user import handlers
+from msashop.services.user import cookies, handlers
 from msashop.services.user.db import UserRepository
 from msashop.services.user.domain import PASSWORD_MAX_LENGTH, User, check_password
 from msashop.services.user.keyring import KeyRing
@@ -86,11 +88,21 @@ class LoginIn(BaseModel):
     # admin@msashop.local uses a special-use domain EmailStr would refuse.
     email: Annotated[str, Field(min_length=1, max_length=320)]
     password: Password
+    # "cookie": the web UI's session, the tokens in HttpOnly cookies and not in the answer (cookies.py).
+    session: cookies.SessionKind = "token"
 
 
 class RefreshIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    refresh_token: RefreshTokenText
+    # None: the refresh cookie's (a cookie session); one of the two is needed.
+    refresh_token: RefreshTokenText | None = None
+    session: cookies.SessionKind = "token"
+
+
+class LogoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # None: the refresh cookie's, or only the caller's own session ends.
+    refresh_token: RefreshTokenText | None = None
 
 
 class UserOut(BaseModel):
@@ -123,6 +135,21 @@ class TokenOut(BaseModel):
         )
 
 
+class SessionOut(BaseModel):
+    """A cookie session's answer: the tokens are in the cookies, out of the page's reach."""
+
+    session: Literal["cookie"] = "cookie"
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+def _answer(pair: TokenPair, cookie: bool, response: Response, issuer: TokenIssuer) -> TokenOut | SessionOut:
+    if not cookie:
+        return TokenOut.of(pair)
+    cookies.set_session(response, pair, int(issuer.refresh_ttl.total_seconds()))
+    return SessionOut(expires_in=pair.expires_in)
+
+
 @router.post("/auth/register", response_model=UserOut, status_code=201, responses=errors(409))
 async def register(body: RegisterIn, uow: Uow) -> UserOut:
     async with uow:
@@ -133,10 +160,12 @@ async def register(body: RegisterIn, uow: Uow) -> UserOut:
 
 @router.post(
     "/auth/login",
-    response_model=TokenOut,
+    response_model=TokenOut | SessionOut,
     responses={429: {"description": "too many failed logins for this account or address"}},
 )
-async def login(body: LoginIn, request: Request, issuer: Issuer, throttle: Throttle) -> TokenOut:
+async def login(
+    body: LoginIn, request: Request, response: Response, issuer: Issuer, throttle: Throttle
+) -> TokenOut | SessionOut:
     new_uow = get_service(request).unit_of_work
     try:
         pair = await handlers.login(
@@ -154,20 +183,53 @@ async def login(body: LoginIn, request: Request, issuer: Issuer, throttle: Throt
                 "X-RateLimit-Reset": str(int(exc.reset_at)),
             },
         ) from None
-    return TokenOut.of(pair)
+    return _answer(pair, body.session == "cookie", response, issuer)
 
 
-@router.post("/auth/refresh", response_model=TokenOut)
-async def refresh(body: RefreshIn, uow: Uow, issuer: Issuer) -> TokenOut:
-    async with uow:
-        return TokenOut.of(await handlers.refresh(uow, issuer, body.refresh_token))
+@router.post("/auth/refresh", response_model=TokenOut | SessionOut)
+async def refresh(
+    request: Request,
+    response: Response,
+    uow: Uow,
+    issuer: Issuer,
+    body: Annotated[RefreshIn | None, Body()] = None,
+) -> TokenOut | SessionOut | Response:
+    """The body's refresh token, else the refresh cookie's (then the answer renews the cookies)."""
+    body = body or RefreshIn()
+    from_cookie = body.refresh_token is None
+    raw = body.refresh_token or cookies.refresh_cookie(request)
+    if raw is None:
+        raise Unprocessable("refresh_token is required, in the body or the session cookie")
+    try:
+        async with uow:
+            pair = await handlers.refresh(uow, issuer, raw)
+    except Unauthorized as exc:
+        if not from_cookie:
+            raise
+        # The cookie session is over: the browser drops its cookies rather than sending them on.
+        errors_total.labels(type="api", code=exc.code).inc()
+        failed = JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+        cookies.clear_session(failed)
+        return failed
+    return _answer(pair, from_cookie or body.session == "cookie", response, issuer)
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(body: RefreshIn, caller: CurrentUser, uow: Uow, issuer: Issuer) -> Response:
+async def logout(
+    request: Request,
+    caller: CurrentUser,
+    uow: Uow,
+    issuer: Issuer,
+    body: Annotated[LogoutIn | None, Body()] = None,
+) -> Response:
+    """Ends the caller's session and the refresh token's (the body's, else the cookie's); the
+    answer clears the session cookies (harmless for a client that has none)."""
+    raw = (body.refresh_token if body else None) or cookies.refresh_cookie(request) or ""
     async with uow:
-        await handlers.logout(uow, issuer, caller, body.refresh_token)
-    return Response(status_code=204)
+        await handlers.logout(uow, issuer, caller, raw)
+    answer = Response(status_code=204)
+    cookies.clear_session(answer)
+    return answer
 
 
 @router.get("/users/me", response_model=UserOut, responses=errors(404))
