@@ -41,6 +41,9 @@ COMMON: tuple[RawHeader, ...] = (
 )
 
 
+NAMES = frozenset({name for name, _ in COMMON} | {b"content-security-policy", b"strict-transport-security"})
+
+
 def _headers(csp: str, *, https: bool) -> list[RawHeader]:
     headers = [*COMMON, (b"content-security-policy", csp.encode())]
     if https:  # over plain HTTP a browser ignores it (RFC 6797), and it would lie about the edge
@@ -80,9 +83,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                message["headers"] = headers + [h for h in extra if h[0] not in present]
+                headers = message.get("headers", ())
+                if any(name.lower() in NAMES for name, _ in headers):  # rare: keep the answer's own
+                    present = {name.lower() for name, _ in headers}
+                    message["headers"] = [*headers, *(h for h in extra if h[0] not in present)]
+                else:
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
