@@ -9,18 +9,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from msashop.chassis.tls import TlsFiles
 from msashop.supervisor import client_secrets
 from msashop.supervisor.config import PlatformConfig
 
 SERVICES = ("user", "product", "inventory", "payment", "notification", "shipping", "order", "legacy")
 # Started before everything else: every other process registers there and finds the others.
 REGISTRY = "registry"
+# The embedded trace store (unless traces go to an external collector): started with the
+# registry, so every other process's first spans have somewhere to go, and first in that wave,
+# so it stops last (children stop in reverse order) and takes everyone's last spans.
+TRACES = "traces"
+# Components without a database of their own.
+NO_DATABASE = ("gateway", REGISTRY, TRACES)
 # Health-gated start in dependency order: a wave starts once the one before is ready. Within a
 # wave nothing depends on anything else. Consumers come before the services whose start publishes
 # (product seeds the catalog): on RabbitMQ a group's queue, and so what it receives, begins with
 # its first subscription, while NATS and Kafka keep events for groups that join later.
 START_WAVES: tuple[tuple[str, ...], ...] = (
-    (REGISTRY,),
+    (TRACES, REGISTRY),
     # legacy (the strangler fig's monolith) keeps a copy of the catalog: it must see the seed.
     ("user", "inventory", "payment", "notification", "shipping", "legacy"),
     ("product", "order"),  # order calls product for prices; product's seed events find queues
@@ -41,6 +48,7 @@ OWN_PACKAGES = {
     "gateway": "msashop.gateway.main",
     "legacy": "msashop.legacy.main",
     REGISTRY: "msashop.registry.main",
+    TRACES: "msashop.traces.main",
 }
 
 
@@ -87,6 +95,8 @@ class Wiring:
     registry_url: str = ""  # empty: no registry, the port map only
     discover: tuple[str, ...] = ()  # the components a process may call (watched in the registry)
     tls_dir: Path | None = None  # mTLS on: where the CA and every component's certificate are
+    otlp_endpoint: str = ""  # where spans go (the trace store's /v1/traces, or a collector's)
+    embedded_traces: bool = False  # the endpoint is our trace store (then, with mTLS, HTTPS)
 
 
 def child_env(
@@ -126,7 +136,9 @@ def child_env(
         defaults["CLIENTS_FILE"] = str(
             client_secrets.secrets_dir(wiring.data_dir) / client_secrets.REGISTRY_FILE
         )
-    if name not in ("gateway", REGISTRY) and config.database_url:
+    if name != TRACES:  # the store never traces itself
+        env.update(_tracing_env(name, wiring, config, environ))
+    if name not in NO_DATABASE and config.database_url:
         defaults["DATABASE_URL"] = config.database_url_for(name)
     for key, value in defaults.items():
         if f"{prefix}{key}" not in environ and value:
@@ -137,6 +149,29 @@ def child_env(
 def client_secrets_for(data_dir: Path, components: Sequence[str]) -> None:
     """Every component's client secret (made once, then kept) and the user service's registry."""
     client_secrets.ensure(data_dir, components)
+
+
+def _tracing_env(
+    name: str, wiring: Wiring, config: PlatformConfig, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Where a child's spans go and the ratio kept; MSASHOP_OTLP_ENDPOINT and
+    MSASHOP_TRACE_SAMPLE_RATIO at `msashop up` win over the config file, a child's own
+    `MSASHOP_<NAME>_*` over both."""
+    prefix = f"MSASHOP_{name.upper()}_"
+    env: dict[str, str] = {}
+    if wiring.otlp_endpoint and f"{prefix}OTLP_ENDPOINT" not in environ:
+        env[f"{prefix}OTLP_ENDPOINT"] = wiring.otlp_endpoint
+    ratio = config.trace_sample_ratio
+    if ratio is not None and not {f"{prefix}TRACE_SAMPLE_RATIO", "MSASHOP_TRACE_SAMPLE_RATIO"} & set(environ):
+        env[f"{prefix}TRACE_SAMPLE_RATIO"] = str(ratio)
+    if wiring.embedded_traces and wiring.tls_dir is not None:
+        # The store takes only our CA's client certificates, like every component with mTLS: the
+        # OTLP exporter reads these (OpenTelemetry's variables) for its HTTPS calls.
+        tls = TlsFiles.of(wiring.tls_dir, name)
+        env["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"] = str(tls.ca)
+        env["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"] = str(tls.cert)
+        env["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"] = str(tls.key)
+    return env
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import fcntl
 import os
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -66,6 +66,11 @@ def _ready_probe(prober: Prober, url: str) -> Probe:
     return probe
 
 
+def _tracing_off(environ: Mapping[str, str]) -> bool:
+    """MSASHOP_TRACING=false (0, off, no) at `msashop up`: no process traces, no store is needed."""
+    return environ.get("MSASHOP_TRACING", "").strip().lower() in ("0", "false", "off", "no", "f", "n")
+
+
 class Platform:
     def __init__(self, options: UpOptions) -> None:
         self.options = options
@@ -73,6 +78,11 @@ class Platform:
         self.components = launch.select(options.only)
         if options.config.registry_url:  # an external registry (a Consul agent): not ours to start
             self.components = tuple(c for c in self.components if c != launch.REGISTRY)
+        # Spans go to an external collector when one is named (then the embedded trace store is
+        # not started), or nowhere when tracing is off.
+        self.otlp_endpoint = os.environ.get("MSASHOP_OTLP_ENDPOINT") or options.config.otlp_endpoint
+        if self.otlp_endpoint or _tracing_off(os.environ):
+            self.components = tuple(c for c in self.components if c != launch.TRACES)
         self.ports_file = self.data_dir / "ports.json"
         # mTLS: every component but the gateway's public port serves HTTPS to our CA's certificates.
         mtls = certificates.mtls_enabled(options.config.mtls, os.environ)
@@ -176,6 +186,9 @@ class Platform:
             or (urls[launch.REGISTRY] if launch.REGISTRY in self.components else ""),
             discover=tuple(c for c in self.components if c != launch.REGISTRY),
             tls_dir=self.tls_dir,
+            otlp_endpoint=self.otlp_endpoint
+            or (f"{urls[launch.TRACES]}/v1/traces" if launch.TRACES in self.components else ""),
+            embedded_traces=not self.otlp_endpoint and launch.TRACES in self.components,
         )
         # A client secret per service (kept across restarts), for their service tokens.
         launch.client_secrets_for(self.data_dir, self.components)
@@ -308,7 +321,7 @@ class Platform:
             await self._until_stopped(asyncio.sleep(0.5))
 
     async def _create_databases(self, config: PlatformConfig) -> None:
-        urls = [config.database_url_for(n) for n in self.components if n != "gateway"]
+        urls = [config.database_url_for(n) for n in self.components if n not in launch.NO_DATABASE]
         try:
             created = await self._until_stopped(create_missing_databases(urls))
         except DatabaseSetupFailed as exc:

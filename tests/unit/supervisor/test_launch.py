@@ -23,7 +23,8 @@ WIRING = Wiring(
 
 def test_services_start_before_the_gateway_in_dependency_order() -> None:
     assert START_ORDER == (
-        "registry",  # first: everyone registers there
+        "traces",  # first: everyone's spans go there (and it stops last)
+        "registry",  # first too: everyone registers there
         "user",
         "inventory",
         "payment",
