@@ -16,6 +16,7 @@ from msashop.chassis.auth import TokenVerifier
 from msashop.chassis.errors import Unauthorized
 from msashop.chassis.signing import SigningKey
 from msashop.services.user.db import signing_keys
+from msashop.supervisor import client_secrets
 from tests.security.conftest import admin_headers, bearer, register, tokens, user_service
 from tests.service_harness import ServiceHarness
 
@@ -163,7 +164,8 @@ async def test_a_replica_signs_with_the_key_another_replica_rotated_to(tmp_path:
 
 
 def production(tmp_path: Path, **settings: Any) -> dict[str, Any]:
-    return {"env": "production", "admin_password": "operator-pass-9876", **settings}
+    clients = client_secrets.ensure(tmp_path / "platform", ["user", "order"])  # production needs them
+    return {"env": "production", "admin_password": "operator-pass-9876", "clients_file": clients, **settings}
 
 
 async def test_production_rotates_only_to_a_key_it_was_given(tmp_path: Path) -> None:

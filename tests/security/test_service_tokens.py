@@ -19,6 +19,7 @@ from msashop.chassis.bus.memory import InMemoryBus
 from msashop.chassis.errors import install_error_handlers
 from msashop.chassis.revocation import InMemoryRevocationStore
 from msashop.chassis.service_tokens import ServiceTokens, client_credentials
+from msashop.chassis.signing import SigningKey
 from msashop.gateway.headers import upstream_headers
 from msashop.gateway.routes import resolve
 from msashop.services.product.config import ProductSettings
@@ -288,3 +289,23 @@ async def test_require_service_refuses_users_and_other_services(user, tmp_path) 
         assert (
             await client.post("/internal/reserve", headers={SERVICE_TOKEN_HEADER: order})
         ).status_code == 200
+
+
+# --- production -----------------------------------------------------------------------------------
+async def test_production_refuses_to_start_the_user_service_without_the_registry(tmp_path: Path) -> None:
+    pem = SigningKey.generate().pem().decode()
+    with pytest.raises(RuntimeError, match="no client registry"):
+        async with user_service(tmp_path, env="production", signing_keys_pem=pem):
+            pass
+
+
+async def test_production_refuses_to_start_a_service_without_a_client_secret(tmp_path: Path) -> None:
+    settings = ProductSettings.load("product", data_dir=tmp_path, env="production")
+    with pytest.raises(RuntimeError, match="no client secret"):
+        async with running(create_product(settings, bus=InMemoryBus())):
+            pass
+    secret = client_secrets.secret_file(tmp_path, "product")
+    client_secrets.ensure(tmp_path, ["product"])
+    settings = ProductSettings.load("product", data_dir=tmp_path, env="production", client_secret_file=secret)
+    async with running(create_product(settings, bus=InMemoryBus())) as product:
+        assert product.service.tokens is not None
