@@ -14,11 +14,13 @@ always kept whatever the ratio (`_ExportSampledOrFailed`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 import structlog
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -119,6 +121,18 @@ def resource(settings: ServiceSettings) -> Resource:
     )
 
 
+def _otlp_session() -> requests.Session | None:
+    """The exporter's HTTP session when a CA is named for it (OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    as `msashop up` does for the trace store with mTLS on): one that ignores the environment, or
+    requests verifies against REQUESTS_CA_BUNDLE (set on many machines) instead of that CA."""
+    named = ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+    if not any(os.environ.get(name) for name in named):
+        return None
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def build_provider(settings: ServiceSettings, exporter: SpanExporter | None = None) -> TracerProvider:
     """The provider `settings` describe; `exporter` (tests) replaces the OTLP one, exporting at once."""
     provider = TracerProvider(
@@ -127,7 +141,9 @@ def build_provider(settings: ServiceSettings, exporter: SpanExporter | None = No
     if exporter is not None:
         provider.add_span_processor(_SimpleSampledOrFailed(exporter))
     elif settings.otlp_endpoint:
-        otlp = OTLPSpanExporter(endpoint=traces_url(settings.otlp_endpoint), timeout=5)
+        otlp = OTLPSpanExporter(
+            endpoint=traces_url(settings.otlp_endpoint), timeout=5, session=_otlp_session()
+        )
         provider.add_span_processor(_ExportSampledOrFailed(otlp))
     return provider
 
