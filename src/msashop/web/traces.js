@@ -4,14 +4,24 @@
 const $ = (selector) => document.querySelector(selector);
 const REFRESH_MS = 5000;
 
-// The storefront's session (same keys, sessionStorage): logged in there, logged in here.
-const store = {
-  get(key) { try { return JSON.parse(sessionStorage.getItem(`msashop.${key}`)); } catch { return null; } },
-  set(key, value) {
-    if (value === null || value === undefined) sessionStorage.removeItem(`msashop.${key}`);
-    else sessionStorage.setItem(`msashop.${key}`, JSON.stringify(value));
-  },
-};
+// The storefront's cookie session (app.js): the access and refresh tokens are HttpOnly cookies this
+// script never sees; the readable `msashop_csrf` cookie says a session exists and is echoed as
+// X-CSRF-Token on every write. Logged in on the storefront, logged in here (same cookies).
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+function csrfToken() {
+  const found = document.cookie.split("; ").find((pair) => pair.startsWith("msashop_csrf="));
+  return found ? decodeURIComponent(found.slice("msashop_csrf=".length)) : null;
+}
+
+const loggedIn = () => Boolean(csrfToken());
+let whoami = null;  // the session's user, for the header
+
+function forgetSession() {
+  // The HttpOnly cookies are the server's to clear (logout, a failed refresh); this one is ours.
+  document.cookie = "msashop_csrf=; Max-Age=0; Path=/; Secure; SameSite=Strict";
+  whoami = null;
+}
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -20,16 +30,18 @@ class ApiError extends Error {
 async function api(method, path, { body, auth = true, retried = false } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const token = auth ? store.get("access") : null;
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const csrf = csrfToken();
+  if (csrf && UNSAFE.has(method)) headers["X-CSRF-Token"] = csrf;
   let response;
   try {
-    // Cookies go along too (same origin), for a session kept in one.
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+    });
   } catch {
     throw new ApiError(0, "The platform cannot be reached right now.");
   }
-  if (response.status === 401 && token && !retried && (await refresh())) {
+  // An expired access cookie (the gateway then treats the call as anonymous): refresh once, repeat.
+  if (response.status === 401 && auth && csrf && !retried && (await refreshOnce())) {
     return api(method, path, { body, auth, retried: true });
   }
   const text = await response.text();
@@ -39,17 +51,14 @@ async function api(method, path, { body, auth = true, retried = false } = {}) {
   return data;
 }
 
-async function refresh() {
-  const refreshToken = store.get("refresh");
-  if (!refreshToken) return false;
-  try {
-    const pair = await api("POST", "/api/auth/refresh", { body: { refresh_token: refreshToken }, auth: false });
-    store.set("access", pair.access_token);
-    store.set("refresh", pair.refresh_token);
-    return true;
-  } catch {
-    return false;
-  }
+let refreshing = null;
+
+// One refresh at a time: the refresh cookie is spent and the answer sets new cookies.
+function refreshOnce() {
+  refreshing ??= api("POST", "/api/auth/refresh", { body: { session: "cookie" }, auth: false })
+    .then(() => true, () => { forgetSession(); return false; })
+    .finally(() => { refreshing = null; });
+  return refreshing;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -98,33 +107,52 @@ function when(ns) {
 }
 
 // ---- login -------------------------------------------------------------------------------------
-function needLogin(message) {
+async function showWho() {
+  if (loggedIn() && !whoami) {
+    try { whoami = await api("GET", "/api/users/me"); } catch { whoami = null; }
+  }
+  $("#who").textContent = loggedIn() ? whoami?.email || "" : "";
+  $("#logout").hidden = !loggedIn();
+}
+
+function needLogin(message, kind = "error") {
   $("#browser").hidden = true;
   $("#login").hidden = false;
-  $("#logout").hidden = !store.get("access");
-  show(message);
+  show(message, kind);
   stopRefresh();
+  showWho();
 }
 
 $("#login").addEventListener("submit", async (event) => {
   event.preventDefault();
+  const button = event.submitter;
+  if (button) button.disabled = true;
   try {
-    const pair = await api("POST", "/api/auth/login", {
-      body: { email: $("#login-email").value, password: $("#login-password").value }, auth: false,
+    await api("POST", "/api/auth/login", {
+      body: { email: $("#login-email").value.trim(), password: $("#login-password").value, session: "cookie" },
+      auth: false,
     });
-    store.set("access", pair.access_token);
-    store.set("refresh", pair.refresh_token);
+    whoami = null;  // maybe someone else now
     $("#login-password").value = "";
     show("");
-    await start();
+    await ["access", "refresh"].forEach((key) => sessionStorage.removeItem(`msashop.${key}`));  // an older version's tokens
+start();
   } catch (error) {
     show(error.status === 401 ? "Wrong email or password." : error.message);
+  } finally {
+    if (button) button.disabled = false;
   }
 });
 
-$("#logout").addEventListener("click", () => {
-  ["access", "refresh", "user"].forEach((key) => store.set(key, null));
-  needLogin("Logged out.");
+$("#logout").addEventListener("click", async () => {
+  try {
+    // The refresh cookie goes along; the answer clears the session cookies.
+    if (loggedIn()) await api("POST", "/api/auth/logout", { body: {} });
+  } catch {
+    // whatever the server said, this page forgets the session
+  }
+  forgetSession();
+  needLogin("Logged out.", "info");
 });
 
 // ---- the list ----------------------------------------------------------------------------------
@@ -151,7 +179,10 @@ async function loadList() {
   try {
     data = await api("GET", `/api/traces?${query()}`);
   } catch (error) {
-    if (error.status === 401) return needLogin("Log in as the admin to see traces.");
+    if (error.status === 401) {
+      forgetSession();  // the session (if any) is over: refreshing it failed
+      return needLogin("Log in as the admin to see traces.", "info");
+    }
     if (error.status === 403) return needLogin("Traces are for admins only: log in as the admin.");
     if (error.status === 503) return show("The trace store is not running (is tracing sent to an external collector?).");
     return show(error.message);
@@ -159,11 +190,11 @@ async function loadList() {
   show("");
   $("#browser").hidden = false;
   $("#login").hidden = true;
-  $("#logout").hidden = !store.get("access");
+  showWho();
   const rows = data.traces.map((t) => el(
     "tr",
     { class: `${t.error ? "error" : ""} ${t.trace_id === selected ? "selected" : ""}`, dataset: { traceId: t.trace_id },
-      onclick: () => { location.hash = t.trace_id; } },
+      onclick: () => { if (location.hash === `#${t.trace_id}`) loadTrace(t.trace_id); else location.hash = t.trace_id; } },
     el("td", {}, when(t.start_ns)),
     el("td", {}, el("strong", {}, t.root_service), " ", t.root_name, t.error ? el("span", { class: "error-badge" }, "error") : null),
     el("td", { class: "num" }, ms(t.duration_ms)),
@@ -203,17 +234,18 @@ function drawTrace(trace) {
   $("#trace-title").textContent = `${trace.spans[0].service}: ${trace.spans[0].name}`;
   $("#trace-meta").textContent = `${ms(trace.duration_ms)} · ${trace.span_count} spans · ${trace.processes.length} processes · ${trace.trace_id}`;
   $("#legend").replaceChildren(...[...new Set(trace.processes.map((p) => p.service))].map(chip));
-  $("#axis").replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((f) => {
-    const tick = el("span", {}, ms(total * f));
+  $("#axis").replaceChildren(el("div", { class: "axis-scale" }, [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const tick = el("span", {}, f ? ms(total * f) : "0");
     tick.style.left = `${f * 100}%`;
     return tick;
-  }));
+  })));
   $("#span-detail").hidden = true;
   const rows = trace.spans.map((span) => {
     const label = el("div", { class: "span-label", title: `${span.service} (${span.instance}): ${span.name}` },
       el("span", { class: "dot" }), span.parent_found ? null : el("span", { class: "orphan", title: "its parent is not in this trace" }, "⤷ "),
       el("strong", {}, span.service), " ", span.name);
-    label.style.paddingLeft = `${span.depth * 0.9}rem`;
+    // A checkout nests a dozen deep: a small step keeps the deepest names readable.
+    label.style.paddingLeft = `${Math.min(span.depth, 20) * 0.55}rem`;
     label.querySelector(".dot").style.background = colour(span.service);
     const left = (span.offset_ms / total) * 100;
     const width = (span.duration_ms / total) * 100;
@@ -248,10 +280,12 @@ function detail(span, row) {
   box.replaceChildren(el("h3", {}, span.name),
     el("table", {}, el("tbody", {}, facts.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))))));
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
 }
 
 // ---- start -------------------------------------------------------------------------------------
 async function start() {
+  if (!loggedIn()) return needLogin("Log in as the admin to see traces.", "info");
   await loadList();
   if (!$("#browser").hidden) {
     if ($("#auto-refresh").checked) schedule();
@@ -265,4 +299,5 @@ window.addEventListener("hashchange", () => {
   if (/^[0-9a-f]{32}$/i.test(wanted)) loadTrace(wanted.toLowerCase());
 });
 
+["access", "refresh"].forEach((key) => sessionStorage.removeItem(`msashop.${key}`));  // an older version's tokens
 start();
