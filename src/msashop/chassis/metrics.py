@@ -57,8 +57,9 @@ def route_template(scope: Scope) -> str:
 class RequestMiddleware:
     """Request id in and out, per-request log context, metrics and one access log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, record_metrics: bool = True) -> None:
         self.app = app
+        self.record_metrics = record_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,9 +86,10 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
-            duration, count = _request_metrics(scope["method"], route, str(status))
-            duration.observe(elapsed)
-            count.inc()
+            if self.record_metrics:
+                duration, count = _request_metrics(scope["method"], route, str(status))
+                duration.observe(elapsed)
+                count.inc()
             if status >= 500:
                 errors_total.labels(type="http", code=str(status)).inc()
             if route not in ("/health", "/ready", "/metrics"):

@@ -298,7 +298,7 @@ class Service:
         app.state.verifier = self.verifier
         install_error_handlers(app)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)  # 413
-        app.add_middleware(RequestMiddleware)
+        app.add_middleware(RequestMiddleware, record_metrics=self.settings.request_metrics)
         app.add_middleware(TracingMiddleware)  # outermost: the request log line is inside its span
 
         @app.get("/health", include_in_schema=False)

@@ -13,7 +13,7 @@ from msashop.chassis.tls import TlsFiles
 
 Environment = Literal["development", "test", "production"]
 # Set once for every process as `MSASHOP_<SETTING>`; `MSASHOP_<SERVICE>_<SETTING>` still wins.
-PLATFORM_WIDE = ("env", "tracing", "otlp_endpoint", "trace_sample_ratio")
+PLATFORM_WIDE = ("env", "tracing", "otlp_endpoint", "trace_sample_ratio", "request_metrics")
 
 
 class ServiceSettings(BaseSettings):
@@ -69,6 +69,9 @@ class ServiceSettings(BaseSettings):
     tracing: bool = True
     otlp_endpoint: str = ""
     trace_sample_ratio: float | None = Field(default=None, ge=0, le=1)
+    # The per-request histogram and counter (http_request_duration_seconds, http_requests_total);
+    # `MSASHOP_REQUEST_METRICS=off` only to measure what they cost (bench/edge_cost.py).
+    request_metrics: bool = True
     # Tests only, refused in production: a file naming crash points (chassis/crash_points.py).
     crash_file: Path | None = None
     # This service's client secret for service tokens (client credentials at the user service,
