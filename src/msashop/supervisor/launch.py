@@ -161,6 +161,10 @@ def _tracing_env(
     env: dict[str, str] = {}
     if wiring.otlp_endpoint and f"{prefix}OTLP_ENDPOINT" not in environ:
         env[f"{prefix}OTLP_ENDPOINT"] = wiring.otlp_endpoint
+    if name == "registry" and f"{prefix}TRACING" not in environ:
+        # Its requests are every process's watch long-polls and TTL updates: each would be a
+        # trace of its own, burying the shop's traces in the store.
+        env[f"{prefix}TRACING"] = "false"
     ratio = config.trace_sample_ratio
     if ratio is not None and not {f"{prefix}TRACE_SAMPLE_RATIO", "MSASHOP_TRACE_SAMPLE_RATIO"} & set(environ):
         env[f"{prefix}TRACE_SAMPLE_RATIO"] = str(ratio)

@@ -99,3 +99,10 @@ def test_the_store_starts_with_the_registry_unless_spans_go_elsewhere(
     named = components(PlatformConfig(), monkeypatch, MSASHOP_OTLP_ENDPOINT="http://collector:4318")
     assert "traces" not in named
     assert "traces" not in components(PlatformConfig(), monkeypatch, MSASHOP_TRACING="false")
+
+
+def test_the_registry_is_not_traced_unless_asked() -> None:
+    assert child_env("registry", 1, WIRING, PlatformConfig(), {})["MSASHOP_REGISTRY_TRACING"] == "false"
+    asked = child_env("registry", 1, WIRING, PlatformConfig(), {"MSASHOP_REGISTRY_TRACING": "true"})
+    assert asked.get("MSASHOP_REGISTRY_TRACING") != "false"
+    assert "MSASHOP_ORDER_TRACING" not in child_env("order", 1, WIRING, PlatformConfig(), {})
