@@ -7,8 +7,9 @@ ARGS ?=
 
 .DEFAULT_GOAL := run
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 PROMTOOL := /usr/bin/promtool
-.PHONY: run test test-fast lint check lock setup chromium prometheus
+.PHONY: run test test-fast lint check lock setup chromium prometheus nginx
 
 run: $(STAMP)
 	$(BIN)/msashop up $(ARGS)
@@ -17,7 +18,7 @@ run: $(STAMP)
 # (it starts the platform once per session) on the default NATS bus, then the checkout tests
 # again on RabbitMQ (a fresh vhost on the machine's server) and on Kafka (Tansu, started by
 # msashop up): each run starts its own platform.
-test: $(STAMP) chromium prometheus
+test: $(STAMP) chromium prometheus nginx
 	$(BIN)/pytest tests/unit tests/integration tests/contract tests/security -n auto
 	$(BIN)/pytest tests/e2e
 	MSASHOP_E2E_BUS=rabbitmq $(BIN)/pytest tests/e2e/test_checkout.py
@@ -46,6 +47,18 @@ prometheus:
 			|| echo "prometheus could not be installed: its tests will skip (fail with CI=true)"; \
 	else \
 		echo "$(PROMTOOL) is missing and installing it needs root and apt-get: its tests will skip (fail with CI=true)"; \
+	fi
+
+# deploy/nginx/msashop.conf is checked by the real nginx (`nginx -t`, then routing in front of
+# stub services): Debian's nginx-light, installed here when missing and we can (as above).
+nginx:
+	@if [ -x $(NGINX) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "$(NGINX) is missing: apt-get update && apt-get install -y nginx-light"; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light; } \
+			|| echo "nginx could not be installed: its tests will skip (fail with CI=true)"; \
+	else \
+		echo "$(NGINX) is missing and installing it needs root and apt-get: its tests will skip (fail with CI=true)"; \
 	fi
 
 lint: $(STAMP)

@@ -404,14 +404,25 @@ class NatsJetStreamBus:
         return lag
 
     async def request(self, subject: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        try:
-            reply = await self._client().request(
-                self.rpc_prefix + subject, json.dumps(body).encode(), timeout=timeout
-            )
-        except NoRespondersError as exc:
-            raise RpcTimeout(f"no reply on {subject}: nobody answers it") from exc
-        except (NatsTimeout, TimeoutError) as exc:
-            raise RpcTimeout(f"no reply on {subject} within {timeout} s") from exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pause = 0.02
+        while True:
+            try:
+                reply = await self._client().request(
+                    self.rpc_prefix + subject, json.dumps(body).encode(), timeout=deadline - loop.time()
+                )
+                break
+            except NoRespondersError as exc:
+                # No subscriber this instant: a responder restarting, or (seen under load) one
+                # whose subscription the server has not routed yet. Asked again until the
+                # caller's timeout, as a slow answer would be waited for.
+                if loop.time() + pause >= deadline:
+                    raise RpcTimeout(f"no reply on {subject}: nobody answers it") from exc
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+            except (NatsTimeout, TimeoutError) as exc:
+                raise RpcTimeout(f"no reply on {subject} within {timeout} s") from exc
         answer: dict[str, Any] = json.loads(reply.data)
         if reply.headers and reply.headers.get(RPC_ERROR_HEADER):
             raise RpcError(f"{subject}: {answer.get('error', 'error')}")
