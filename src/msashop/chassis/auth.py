@@ -31,6 +31,7 @@ from msashop.chassis.cache_metrics import jwks_cache
 from msashop.chassis.errors import Forbidden, Unauthorized
 from msashop.chassis.revocation import RevocationStore
 from msashop.chassis.tracing import note_user
+from msashop.chassis.verified_tokens import VerifiedTokens
 
 ISSUER = "msashop-auth"
 AUDIENCE = "msashop"
@@ -123,6 +124,7 @@ class TokenVerifier:
         self._fetched_at = 0.0  # when the set in hand was fetched (monotonic)
         self._attempted_at = -float("inf")  # when the last fetch started, successful or not
         self._lock = asyncio.Lock()
+        self._verified = VerifiedTokens(LEEWAY_SECONDS)
 
     def set_jwks(self, jwks: dict[str, Any]) -> None:
         self._keys = _public_keys(jwks)
@@ -160,8 +162,8 @@ class TokenVerifier:
         except Exception:  # noqa: BLE001 - the user service may be restarting: keep the keys in hand
             return
 
-    async def _claims(self, token: str, audience: str, typ: str) -> dict[str, Any]:
-        """The claims of a token signed by one of our keys for `audience`, of type `typ`, not revoked."""
+    async def _decode(self, token: str, audience: str, typ: str) -> tuple[dict[str, Any], str]:
+        """Signature and claim rules: the claims and the key id, or Unauthorized."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -187,6 +189,17 @@ class TokenVerifier:
             raise Unauthorized("invalid token", code="invalid_token") from None
         if claims.get("typ") != typ:
             raise Unauthorized(f"not {'an' if typ == ACCESS else 'a'} {typ} token", code="invalid_token")
+        return claims, str(kid)
+
+    async def _claims(self, token: str, audience: str, typ: str) -> dict[str, Any]:
+        """The claims of a token signed by one of our keys for `audience`, of type `typ`, not revoked."""
+        known = self._verified.get(token, audience, typ)
+        if known is not None and known.kid in self._keys and not self._stale():
+            jwks_cache.record(hit=True)  # its key, in the set in hand, is what a decode would use
+            claims, kid = known.claims, known.kid
+        else:
+            claims, kid = await self._decode(token, audience, typ)
+            self._verified.put(token, audience, typ, claims, kid)
         revocable = [f"jti:{claims['jti']}", f"sid:{claims.get('sid', '')}", f"kid:{kid}"]
         if await self.store.any_revoked(revocable):
             raise Unauthorized("token revoked", code="token_revoked")
