@@ -114,9 +114,6 @@ class Upstreams:
         """The connection holding the answer's status and headers, after any retries."""
         service, settings = plan.service, self.settings
         idempotent = method in IDEMPOTENT
-        timeout = settings.upstream_timeout_seconds
-        if idempotent:
-            timeout = min(timeout, settings.try_timeout_seconds)
         target = plan.path.encode("latin-1") + (b"?" + query if query else b"")
         length = len(body) if body or method in BODY_METHODS else None
         tried: list[str] = []
@@ -126,6 +123,11 @@ class Upstreams:
             upstream_requests(service, plan.subset or "any", "unavailable").inc()
             raise
         while True:
+            timeout = settings.upstream_timeout_seconds
+            if idempotent and self._can_retry(discovery, plan, tried, instance):
+                # The per-try timeout is there to move on to another instance; with none left it
+                # would only turn a slow answer (a busy service) into an error.
+                timeout = min(timeout, settings.try_timeout_seconds)
             origin = self.client.origin(instance.url)
             head = request_head(method, origin.base_path + target, origin.host_header, headers, length)
             try:
@@ -154,6 +156,16 @@ class Upstreams:
                     instance = following
                     continue
             return connection
+
+    def _can_retry(self, discovery: Discovery, plan: Plan, tried: list[str], current: Instance) -> bool:
+        """Whether a failed try could go on to another instance (retries left, someone left)."""
+        if len(tried) >= self.settings.retries:
+            return False
+        spent = {*tried, current.id}
+        return any(
+            i.id not in spent and (plan.subset is None or i.version == plan.subset)
+            for i in discovery.instances(plan.service)
+        )
 
     def _next(self, discovery: Discovery, plan: Plan, tried: list[str], failed: Instance) -> Instance | None:
         """Another instance for a retry; None when the retries are used up or nobody is left."""

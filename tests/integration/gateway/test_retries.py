@@ -122,12 +122,14 @@ async def test_a_reset_is_retried_for_a_get_and_a_503_for_a_post(gateway: Gatewa
     }
 
 
-async def test_with_no_other_instance_a_hung_one_is_a_503_after_one_try(gateway: Gateway) -> None:
-    _quick_tries(gateway)
+async def test_with_no_other_instance_a_hung_one_is_a_503_after_the_upstream_timeout(
+    gateway: Gateway,
+) -> None:
+    _quick_tries(gateway, total=1.0)
     with hung("p-1") as stuck:
         await gateway.add(stuck)
         answer, elapsed = await _timed(gateway, "GET")
-    assert answer.status_code == 503 and TRY_TIMEOUT <= elapsed < TRY_TIMEOUT + 0.5
+    assert answer.status_code == 503 and 1.0 <= elapsed < 1.5
 
 
 APP = """
@@ -190,3 +192,16 @@ async def test_a_sigstopped_process_costs_concurrent_clients_no_errors(
         assert gateway.mesh.upstream("product").outliers.is_ejected("p-1")
         # Only the first batches waited for the try timeout; once ejected, nothing does.
         assert elapsed < 10 * TRY_TIMEOUT
+
+
+async def test_a_slow_only_instance_is_waited_for_not_cut_at_the_try_timeout(gateway: Gateway) -> None:
+    _quick_tries(gateway, total=5.0)
+    gate = asyncio.Event()
+    alone = Upstream("p-1", gate=gate)
+    await gateway.add(alone)
+    asyncio.get_running_loop().call_later(3 * TRY_TIMEOUT, gate.set)
+    answer, elapsed = await _timed(gateway, "GET")
+    # Nobody else could take a retry: the try timeout would only have made it a 503.
+    assert answer.status_code == 200 and answer.json()["instance"] == "p-1"
+    assert 3 * TRY_TIMEOUT <= elapsed < 5.0
+    assert len(alone.paths) == 1
