@@ -19,8 +19,8 @@ run: $(STAMP)
 # again on RabbitMQ (a fresh vhost on the machine's server) and on Kafka (Tansu, started by
 # msashop up): each run starts its own platform.
 test: $(STAMP) chromium prometheus nginx
-	$(BIN)/pytest tests/unit tests/integration tests/contract tests/security -n auto
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest tests/unit tests/integration tests/contract tests/security -n auto --durations=15
+	$(BIN)/pytest tests/e2e --durations=15
 	MSASHOP_E2E_BUS=rabbitmq $(BIN)/pytest tests/e2e/test_checkout.py
 	MSASHOP_E2E_BUS=kafka $(BIN)/pytest tests/e2e/test_checkout.py
 
