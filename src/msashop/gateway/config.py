@@ -9,7 +9,6 @@ from msashop.chassis.settings import ServiceSettings
 
 class GatewaySettings(ServiceSettings):
     port: int = 8000
-    max_body_bytes: int = 1024 * 1024
     connect_timeout_seconds: float = 2.0
     upstream_timeout_seconds: float = 15.0
     # Istio's perTryTimeout for idempotent requests (GET, HEAD, OPTIONS): no answer's headers by

@@ -28,7 +28,7 @@ from msashop.gateway.cors import Origins
 from msashop.gateway.faults import abort_response
 from msashop.gateway.headers import RawHeader, upstream_raw
 from msashop.gateway.mesh import Mesh
-from msashop.gateway.proxy import PayloadTooLarge, Upstreams
+from msashop.gateway.proxy import Upstreams
 from msashop.gateway.rate_limiter import RateLimiter, error_headers
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
@@ -49,14 +49,12 @@ class Forwarder:
         service: Service,
         upstreams: Upstreams,
         mesh: Mesh,
-        max_body_bytes: int,
         rate_limiter: RateLimiter | None = None,
         sessions: CookieSessions | None = None,
     ) -> None:
         self.service = service
         self.upstreams = upstreams
         self.mesh = mesh
-        self.max_body_bytes = max_body_bytes
         self.rate_limiter = rate_limiter  # None: MSASHOP_RATE_LIMITS=off
         # The web UI's cookie session (cookies.py); the default allows no other origin.
         self.sessions = sessions or CookieSessions(service.verifier, Origins(()))
@@ -69,12 +67,10 @@ class Forwarder:
         plan = self.mesh.plan(method, raw_path.decode("latin-1"), _HeaderLookup(incoming))
         if plan is None:
             raise NotFound(f"no service serves {scope['path']}")
-        authorization, declared, cookie = b"", b"", False
+        authorization, cookie = b"", False
         for name, value in incoming:  # ASGI header names are lower case
             if name == b"authorization" and not authorization:
                 authorization = value
-            elif name == b"content-length":
-                declared = value
             elif name == b"cookie":
                 cookie = True
         # Checked here to keep bad tokens at the edge; the service checks it again (zero trust).
@@ -99,7 +95,7 @@ class Forwarder:
             await abort_response(fault.abort, plan.service)(scope, receive, send)
             return
         try:
-            body = await self._body(declared, receive)
+            body = await _body(receive)
         except ClientGone:
             return
         client = scope.get("client")
@@ -117,27 +113,24 @@ class Forwarder:
         query: bytes = scope.get("query_string", b"")
         await self.upstreams.forward(self.service.discovery, plan, method, query, forwarded, body, send)
 
-    async def _body(self, declared: bytes, receive: Receive) -> bytes:
-        """The request body, refused with 413 past the limit (checked before and while reading).
 
-        Held whole (at most 1 MiB) so a retry can send it again, as Envoy buffers for retries.
-        """
-        limit = self.max_body_bytes
-        if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            if not body and not message.get("more_body", False) and len(chunk) <= limit:
-                return bytes(chunk)  # the usual case: all of it in one message
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-            if not message.get("more_body", False):
-                return bytes(body)
+async def _body(receive: Receive) -> bytes:
+    """The request body, held whole so a retry can send it again (as Envoy buffers for retries).
+
+    Its size is bounded before it gets here: the chassis BodyLimitMiddleware, outside this one,
+    answers 413 for a declared or counted length past `max_body_bytes` (1 MiB).
+    """
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if not body and not message.get("more_body", False):
+            return bytes(chunk)  # the usual case: all of it in one message
+        body += chunk
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 class _HeaderLookup(Mapping[str, str]):

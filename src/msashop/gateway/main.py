@@ -55,9 +55,7 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
         service.on_shutdown(rate_limiter.close)
     origins = Origins(settings.cors_origins)
     sessions = CookieSessions(service.verifier, origins)
-    forwarder = forward.Forwarder(
-        service, upstreams, mesh, settings.max_body_bytes, rate_limiter, sessions=sessions
-    )
+    forwarder = forward.Forwarder(service, upstreams, mesh, rate_limiter, sessions=sessions)
     # Inside the request middleware (request id, metrics) and before the fast path: a preflight
     # is answered here, never forwarded.
     service.app.user_middleware.append(Middleware(CorsMiddleware, origins=origins))

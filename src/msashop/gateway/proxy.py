@@ -17,7 +17,7 @@ from starlette.types import Send
 
 from msashop.chassis import tracing
 from msashop.chassis.discovery import Discovery, Instance
-from msashop.chassis.errors import AppError, UpstreamUnavailable
+from msashop.chassis.errors import UpstreamUnavailable
 from msashop.chassis.http_tracing import end_client_span, start_client_span
 from msashop.chassis.tls import client_context
 from msashop.gateway.config import GatewaySettings
@@ -40,10 +40,6 @@ READY_BODY_LIMIT = 64 * 1024  # a /ready report is a few hundred bytes
 
 def _unavailable(service: str) -> UpstreamUnavailable:
     return UpstreamUnavailable(f"{service} service is unavailable", details={"service": service})
-
-
-class PayloadTooLarge(AppError):
-    status_code, code = 413, "payload_too_large"
 
 
 class Upstreams:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from msashop.chassis.auth import AdminUser
-from msashop.chassis.errors import AppError, BadRequest, NotFound, UpstreamUnavailable
+from msashop.chassis.errors import AppError, BadRequest, NotFound, PayloadTooLarge, UpstreamUnavailable
 from msashop.chassis.responses import ADMIN, errors
 from msashop.traces import otlp
 from msashop.traces.recorder import Recorder
@@ -23,10 +23,6 @@ receiver = APIRouter()
 router = APIRouter(prefix="/traces", tags=["traces"])
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 MAX_LIST = 500
-
-
-class PayloadTooLarge(AppError):
-    status_code, code = 413, "payload_too_large"
 
 
 class UnsupportedMediaType(AppError):
@@ -43,19 +39,14 @@ def _recorder(request: Request) -> Recorder:
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"an export is at most {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"an export is at most {limit} bytes")
+    """The export's bytes, inflated. The bytes sent are bounded by the chassis BodyLimitMiddleware
+    (413 past the same `max_body_bytes`); what gzip inflates to is bounded here."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
         inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            plain = inflate.decompress(bytes(body), limit + 1)
+            plain = inflate.decompress(body, limit + 1)
         except zlib.error as exc:
             raise BadRequest(f"the gzip body is broken: {exc}") from None
         if len(plain) > limit or inflate.unconsumed_tail:
@@ -63,7 +54,7 @@ async def _body(request: Request, limit: int) -> bytes:
         return plain
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(f"content encoding {encoding!r} is not supported (gzip is)")
-    return bytes(body)
+    return body
 
 
 @receiver.post(
