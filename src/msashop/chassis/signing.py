@@ -90,32 +90,26 @@ class SigningKey:
         ttl_seconds: int = 900,
     ) -> tuple[str, dict[str, Any]]:
         """A signed access token and its claims."""
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": user_id,
-            "email": email,
-            "roles": list(roles),
-            "typ": ACCESS,
-            "jti": uuid.uuid4().hex,
-            "sid": session_id or uuid.uuid4().hex,
-            "iat": now,
-            "nbf": now,
-            "exp": now + ttl_seconds,
-        }
-        return self.sign(claims), claims
+        extra = {"email": email, "roles": list(roles), "sid": session_id or uuid.uuid4().hex}
+        return self._issue(ACCESS, user_id, AUDIENCE, ttl_seconds, extra)
 
     def service_token(
         self, service: str, audience: str, *, ttl_seconds: int = 300
     ) -> tuple[str, dict[str, Any]]:
         """A signed service token: `service` (its client id) calling `audience`, and its claims."""
+        return self._issue(SERVICE, service, audience, ttl_seconds, {})
+
+    def _issue(
+        self, typ: str, subject: str, audience: str, ttl_seconds: int, extra: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """A signed token of type `typ` and its claims: ours (iss), for `audience`, from now on."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
             "aud": audience,
-            "sub": service,
-            "typ": SERVICE,
+            "sub": subject,
+            **extra,
+            "typ": typ,
             "jti": uuid.uuid4().hex,
             "iat": now,
             "nbf": now,
