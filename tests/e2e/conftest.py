@@ -26,8 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
 from tests.conftest import free_port, unavailable
+from tests.e2e.browser import chromium
 
 ADMIN_EMAIL = "admin@msashop.local"
 ADMIN_PASSWORD = "E2e-admin-" + uuid.uuid4().hex[:12]
@@ -435,6 +437,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory, bus: str) -> Iterator[Pla
 @pytest.fixture(scope="session")
 def shop(platform: Platform) -> ShopClient:
     return ShopClient(platform)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (tests/e2e/browser.py), for the browser tests."""
+    yield from chromium()
 
 
 @pytest.fixture

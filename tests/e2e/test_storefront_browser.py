@@ -1,13 +1,10 @@
 """The storefront in a real browser, used as a person would: browse, filter, register, buy.
 
-Drives Debian's Chromium (/usr/bin/chromium; `make test` installs it when it can), never a browser
-Playwright downloads. Without it the test skips, except under CI=true, where it fails.
-Sync Playwright in plain test functions: it cannot run inside pytest-asyncio's running loop.
+Debian's Chromium, driven as tests/e2e/browser.py says (skipped without it outside CI).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
@@ -16,52 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.e2e.browser import NEEDS_CHROMIUM, fresh_page
 from tests.e2e.conftest import ADDRESS, Platform, ShopClient
 
-CHROMIUM = Path("/usr/bin/chromium")
-MISSING = f"{CHROMIUM} is missing (Debian's chromium package; `make test` installs it as root)"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-# Decided at collection, so a run without the browser does not start the platform only to skip.
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists() and not IN_CI, reason=MISSING)]
+pytestmark = [pytest.mark.e2e, NEEDS_CHROMIUM]
 
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path("/tmp/storefront.png")
-STEP_MS = 10_000  # one click's effect: a page of products, a login, a placed order
 SAGA_MS = 30_000  # an order from PENDING to its end state, as the orders page polls it
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # only under CI=true, where a missing browser is a failure
-        pytest.fail(MISSING, pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Browser, platform: Platform) -> Iterator[Page]:
     """A fresh context (no cookies, no sessionStorage) on the platform's gateway."""
-    context = browser.new_context(base_url=platform.base_url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(STEP_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], f"uncaught JavaScript errors on the page: {errors}"
+    with fresh_page(browser, platform.base_url, 1280, 900) as page:
+        yield page
 
 
 def cards(page: Page) -> Locator:

@@ -1,7 +1,8 @@
 """The trace page (/traces) in a real browser: the admin logs in on it (a cookie session, as the
 storefront's), finds a checkout's trace, reads its waterfall and a span; a customer gets a 403.
 
-Same browser as test_storefront_browser.py (Debian's Chromium, skipped without it outside CI).
+Same browser as test_storefront_browser.py (tests/e2e/browser.py: Debian's Chromium, skipped
+without it outside CI).
 """
 
 from __future__ import annotations
@@ -12,37 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e.browser import NEEDS_CHROMIUM, STEP_MS, fresh_page
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Platform, ShopClient, User
-from tests.e2e.test_storefront_browser import CHROMIUM, IN_CI, LAUNCH_ARGS, MISSING, STEP_MS
 from tests.e2e.test_tracing import CHECKOUT_SERVICES, checkout_trace
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists() and not IN_CI, reason=MISSING)]
+pytestmark = [pytest.mark.e2e, NEEDS_CHROMIUM]
 
 SCREENSHOT = Path("/tmp/msa/traces.png")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():  # only under CI=true, where a missing browser is a failure
-        pytest.fail(MISSING, pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser: Browser, platform: Platform) -> Iterator[Page]:
-    context = browser.new_context(base_url=platform.base_url, viewport={"width": 1440, "height": 1000})
-    context.set_default_timeout(STEP_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], f"uncaught JavaScript errors on the page: {errors}"
+    with fresh_page(browser, platform.base_url, 1440, 1000) as page:
+        yield page
 
 
 @pytest.fixture
