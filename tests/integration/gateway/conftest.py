@@ -39,24 +39,29 @@ class Upstream:
     def instance(self) -> Instance:
         return Instance(self.id, self.service, self.url, frozenset({self.version}))
 
-    async def start(self) -> web.AppRunner:
-        async def answer(request: web.Request) -> web.Response:
-            self.paths.append(request.rel_url.raw_path)
-            if self.gate is not None:
-                await self.gate.wait()
-            if self.failing:
-                body = {"error": {"code": "boom", "message": "boom"}}
-                return web.json_response(body, status=self.failing_status)
-            return web.json_response({"instance": self.id, "version": self.version})
+    async def answer(self, request: web.Request) -> web.Response:
+        self.paths.append(request.rel_url.raw_path)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failing:
+            body = {"error": {"code": "boom", "message": "boom"}}
+            return web.json_response(body, status=self.failing_status)
+        return web.json_response({"instance": self.id, "version": self.version})
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    async def start(self) -> web.AppRunner:
+        runner, self.url = await serve(self.answer)
         return runner
+
+
+async def serve(handler: Callable[[web.Request], Awaitable[web.Response]]) -> tuple[web.AppRunner, str]:
+    """`handler` answering every method and path on a free local port: the runner and its URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
 
 
 @contextlib.contextmanager

@@ -112,20 +112,10 @@ async def test_a_burst_past_the_bucket_is_refused_before_the_hourly_limit(tmp_pa
 
 async def test_the_services_own_rate_limit_answer_goes_through_unchanged(tmp_path: Path) -> None:
     class Throttling(Upstream):
-        async def start(self) -> web.AppRunner:
-            async def answer(request: web.Request) -> web.Response:
-                headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "Retry-After": "60"}
-                body = {"error": {"code": "rate_limited", "message": "too many failed logins"}}
-                return web.json_response(body, status=429, headers=headers)
-
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", answer)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-            return runner
+        async def answer(self, request: web.Request) -> web.Response:
+            headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "Retry-After": "60"}
+            body = {"error": {"code": "rate_limited", "message": "too many failed logins"}}
+            return web.json_response(body, status=429, headers=headers)
 
     async with limited_gateway(tmp_path, Throttling("u1", "user")) as client:
         answer = await client.post("/api/auth/login", json={})

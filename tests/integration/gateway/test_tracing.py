@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from msashop.chassis import tracing
 from msashop.chassis.settings import ServiceSettings
-from tests.integration.gateway.conftest import Gateway, Upstream
+from tests.integration.gateway.conftest import Gateway, Upstream, serve
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -30,14 +30,8 @@ async def recording_upstream() -> AsyncIterator[tuple[Upstream, list[list[tuple[
         status = 503 if request.path.endswith("/down") else 200
         return web.json_response({"instance": "p1"}, status=status)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Upstream("p1", url=f"http://127.0.0.1:{port}"), seen
+    runner, url = await serve(answer)
+    yield Upstream("p1", url=url), seen
     await runner.cleanup()
 
 
